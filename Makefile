@@ -1,0 +1,34 @@
+# caseledger — the two commands a new machine needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: run test bench lint install clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,bench,lint]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/caseledger dev-serve
+
+test: $(STAMP)
+	CASELEDGER_TEST_PG=$(PG_URL) $(PY) -m pytest -n 2 -q
+
+bench: $(STAMP)
+	CASELEDGER_TEST_PG=$(PG_URL) $(PY) bench/run.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) caseledger-data .pytest_cache .hypothesis build *.egg-info

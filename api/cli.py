@@ -1,0 +1,274 @@
+"""The ``caseledger`` command: a thin face over `ledger.service.Ledger` and `verification`.
+
+Every command prints JSON on stdout (hex digests); errors are one line on stderr and a non-zero
+exit: 1 for a failed verification or a refused request, 2 for bad usage.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+from ledger.errors import ConfigurationError, FormatError, InvalidInput, LedgerError
+from ledger.service import Ledger, NewEntry
+from ledger.settings import Settings
+from verification.receipt import verify_document
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="caseledger: an encrypted, hash-chained, Merkle-proven ledger of support interactions.")
+tenant_app = typer.Typer(no_args_is_help=True, help="Create and inspect tenants (one log each).")
+app.add_typer(tenant_app, name="tenant")
+
+_state: dict[str, Any] = {}
+
+TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="tenant name")]
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+    except ValueError as exc:  # pydantic ValidationError is a ValueError
+        raise ConfigurationError(f"invalid CASELEDGER_ settings: {exc}".splitlines()[0]) from None
+    if _state.get("data_dir") is not None:
+        settings = settings.model_copy(update={"data_dir": _state["data_dir"]})
+    return settings
+
+
+def emit(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    sys.stderr.write(f"caseledger: {message}\n")
+    raise typer.Exit(code)
+
+
+@contextmanager
+def ledger() -> Iterator[Ledger]:
+    opened = Ledger.open(_settings())
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@app.callback()
+def main_options(
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="data directory (CASELEDGER_DATA_DIR)")] = None,
+) -> None:
+    _state["data_dir"] = data_dir
+
+
+@app.command()
+def init(
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="data directory to create")] = None,
+) -> None:
+    """Create the data directory, a migrated database and development keys."""
+    if data_dir is not None:
+        _state["data_dir"] = data_dir
+    emit(Ledger.initialise(_settings()))
+
+
+@tenant_app.command("create")
+def tenant_create(name: str) -> None:
+    """Create a tenant: its log, tenant key and Ed25519 log key."""
+    with ledger() as led:
+        emit(led.create_tenant(name).as_dict())
+
+
+@tenant_app.command("show")
+def tenant_show(name: str) -> None:
+    with ledger() as led:
+        emit(led.tenant_info(name).as_dict())
+
+
+def _read_input(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _jsonl_entries(data: bytes) -> Iterator[tuple[int, NewEntry]]:
+    allowed = {"kind", "channel", "case", "subject_ref", "actor", "content", "meta"}
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidInput(f"line {number}: not valid JSON", line=number) from None
+        if not isinstance(item, dict):
+            raise InvalidInput(f"line {number}: expected a JSON object", line=number)
+        unknown = set(item) - allowed
+        if unknown or "kind" not in item:
+            what = f"unknown fields {sorted(unknown)}" if unknown else "missing 'kind'"
+            raise InvalidInput(f"line {number}: {what}", line=number)
+        content = item.get("content")
+        raw = None if content is None else content.encode() if isinstance(content, str) else json.dumps(
+            content, ensure_ascii=False, separators=(",", ":")).encode()
+        try:
+            entry = NewEntry(kind=item["kind"], channel=item.get("channel"), case=item.get("case"),
+                             subject_ref=item.get("subject_ref"), actor=item.get("actor") or "service:import",
+                             content=raw, meta=item.get("meta") or {})
+        except TypeError:
+            raise InvalidInput(f"line {number}: fields of the wrong type", line=number) from None
+        yield number, entry
+
+
+@app.command()
+def append(
+    tenant: TenantOpt,
+    kind: Annotated[str | None, typer.Option(help="interaction, document, share, …")] = None,
+    channel: Annotated[str | None, typer.Option(help="phone, email, chat, sms, social, video, in_person, api")] = None,
+    case: Annotated[str | None, typer.Option(help="case id")] = None,
+    subject_ref: Annotated[str | None, typer.Option(help="outside customer reference")] = None,
+    actor: Annotated[str, typer.Option(help="user:… or service:…")] = "service:cli",
+    content_file: Annotated[str | None, typer.Option(help="file with the content, or - for stdin")] = None,
+    jsonl: Annotated[str | None, typer.Option(help="one entry per line (file or -): the import path")] = None,
+) -> None:
+    """Append one entry, or one per JSONL line in batches; prints one receipt per entry."""
+    if (jsonl is None) == (kind is None):
+        fail("give either --kind (one entry) or --jsonl (a batch)", 2)
+    with ledger() as led:
+        if jsonl is None:
+            content = _read_input(content_file) if content_file is not None else None
+            assert kind is not None
+            entry = NewEntry(kind=kind, channel=channel, case=case, subject_ref=subject_ref, actor=actor,
+                             content=content)
+            emit(led.append(tenant, entry).as_dict())
+            return
+        batch: list[NewEntry] = []
+        lines: list[int] = []
+
+        def flush() -> None:
+            try:
+                receipts = led.append_batch(tenant, batch)
+            except InvalidInput as exc:
+                index = exc.message.split(":", 1)[0].removeprefix("entry ")
+                line = lines[int(index)] if index.isdigit() else lines[0]
+                raise InvalidInput(f"line {line}: {exc.message.split(': ', 1)[-1]}", line=line) from None
+            for receipt in receipts:
+                emit(receipt.as_dict())
+            batch.clear()
+            lines.clear()
+
+        try:
+            for number, entry in _jsonl_entries(_read_input(jsonl)):
+                batch.append(entry)
+                lines.append(number)
+                if len(batch) >= led.settings.batch_size:
+                    flush()
+        except InvalidInput:
+            if batch:  # the good lines before a bad one are kept
+                flush()
+            raise
+        if batch:
+            flush()
+
+
+def _content_json(content: bytes) -> dict[str, Any]:
+    try:
+        return {"content": content.decode()}
+    except UnicodeDecodeError:
+        return {"content_base64": base64.b64encode(content).decode()}
+
+
+@app.command()
+def read(tenant: TenantOpt, seq: Annotated[int, typer.Option(min=0)]) -> None:
+    """Print an entry's header and its decrypted content."""
+    with ledger() as led:
+        entry = led.read(tenant, seq)
+    out: dict[str, Any] = {"header": entry.header, "entry_hash": entry.entry_hash}
+    if entry.erased:
+        out["erased"] = True
+    elif entry.content is not None:
+        out |= _content_json(entry.content)
+    emit(out)
+
+
+@app.command()
+def checkpoint(tenant: TenantOpt) -> None:
+    """Sign and print the current checkpoint (C2SP signed note)."""
+    with ledger() as led:
+        sys.stdout.write(led.checkpoint(tenant))
+
+
+@app.command()
+def prove(
+    tenant: TenantOpt,
+    seq: Annotated[int | None, typer.Option(help="inclusion proof of this entry")] = None,
+    size: Annotated[int | None, typer.Option(help="tree size (default: the current size)")] = None,
+    first: Annotated[int | None, typer.Option(help="consistency: older size")] = None,
+    second: Annotated[int | None, typer.Option(help="consistency: newer size")] = None,
+    start: Annotated[int | None, typer.Option(help="range: first seq")] = None,
+    end: Annotated[int | None, typer.Option(help="range: end seq (exclusive)")] = None,
+) -> None:
+    """Inclusion (--seq), consistency (--first/--second) or range (--start/--end) proof."""
+    with ledger() as led:
+        if seq is not None and first is None and start is None:
+            emit(led.prove_inclusion(tenant, seq, size))
+        elif first is not None and seq is None and start is None:
+            emit(led.prove_consistency(tenant, first, second))
+        elif start is not None and end is not None and seq is None and first is None:
+            emit(led.prove_range(tenant, start, end, size))
+        else:
+            fail("give exactly one of --seq, --first/--second, --start/--end", 2)
+
+
+@app.command()
+def receipt(tenant: TenantOpt, seq: Annotated[int, typer.Option(min=0)]) -> None:
+    """A self-contained receipt for an entry: header, inclusion proof, signed checkpoint, key."""
+    with ledger() as led:
+        emit(led.receipt(tenant, seq))
+
+
+@app.command("verify-log")
+def verify_log(tenant: TenantOpt) -> None:
+    """Re-verify the whole stored log; exit 1 naming the first bad seq."""
+    with ledger() as led:
+        emit(led.verify_log(tenant))
+
+
+@app.command()
+def verify(
+    file: Annotated[str, typer.Argument(help="receipt or proof JSON, or - for stdin")],
+    vkey: Annotated[str | None, typer.Option(help="trusted verifier key of the log")] = None,
+) -> None:
+    """Verify a receipt or proof offline: no server, no database."""
+    try:
+        document = json.loads(_read_input(file))
+    except (ValueError, UnicodeDecodeError):
+        raise FormatError(f"{file} is not JSON") from None
+    if not isinstance(document, dict):
+        raise FormatError(f"{file} is not a JSON object")
+    emit(verify_document(document, vkey))
+
+
+def main() -> None:
+    try:
+        app()
+    except LedgerError as exc:
+        sys.stderr.write(f"caseledger: {' '.join(str(exc).split())}\n")
+        sys.exit(1)
+    except SQLAlchemyError as exc:
+        reason = str(exc.orig if getattr(exc, "orig", None) is not None else exc).strip().splitlines()[0]
+        sys.stderr.write(f"caseledger: database error: {reason}\n")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Engines and migrations (DESIGN §5).
+
+SQLite runs in WAL mode with ``synchronous=FULL`` so a commit is on disk before it returns; write
+transactions start with ``BEGIN IMMEDIATE`` so that the database write lock, taken up front, is the
+per-log sequencing lock. PostgreSQL locks the log row with ``SELECT … FOR UPDATE``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection
+
+from ledger.errors import ConfigurationError
+
+__all__ = ["WRITE", "is_sqlite", "make_engine", "migrate", "schema_is_current"]
+
+#: execution option marking a connection whose transaction will write (SQLite: BEGIN IMMEDIATE)
+WRITE = {"caseledger_write": True}
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def is_sqlite(engine: Engine | Connection) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Take transaction control away from the driver: we issue BEGIN ourselves.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            write = conn.get_execution_options().get("caseledger_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+    if url.startswith("postgresql"):
+        return create_engine(url, pool_pre_ping=True, **kwargs)
+    raise ConfigurationError(f"unsupported database URL {url.split(':', 1)[0]!r}: use sqlite or postgresql")
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest migration (idempotent)."""
+    with engine.connect().execution_options(**WRITE) as connection:
+        with connection.begin():
+            command.upgrade(_alembic_config(connection), "head")
+
+
+def schema_is_current(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+        head = ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()
+        return bool(current == head)

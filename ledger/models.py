@@ -1,0 +1,111 @@
+"""Typed SQLAlchemy tables (STYLE §13). Schema changes go through Alembic migrations only."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["Base", "Checkpoint", "DataKey", "Entry", "Log", "Node", "Subject", "Tenant"]
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[str] = mapped_column(String(32))
+    #: tenant key wrapped by the master key
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Log(Base):
+    """One log per tenant; its row is the sequencing lock and holds the head of the chain."""
+
+    __tablename__ = "logs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), unique=True)
+    origin: Mapped[str] = mapped_column(String(200), unique=True)
+    signing_key_wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    head_time: Mapped[str] = mapped_column(String(32), default="")
+    #: the Merkle peaks of the current tree, 32 bytes each, largest subtree first
+    peaks: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+
+
+class Entry(Base):
+    """Append-only: database triggers refuse UPDATE and DELETE (migration 0001)."""
+
+    __tablename__ = "entries"
+
+    log_id: Mapped[int] = mapped_column(ForeignKey("logs.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(36), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    case_id: Mapped[str | None] = mapped_column(String(128))
+    subject: Mapped[str | None] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(64))
+    #: the RFC 8785 header bytes, exactly as hashed
+    header: Mapped[bytes] = mapped_column(LargeBinary)
+    entry_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    envelope: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    __table_args__ = (Index("ix_entries_case", "log_id", "case_id", "seq"),)
+
+
+class Node(Base):
+    """Complete-subtree hashes in tlog storage order (leaves included). Append-only."""
+
+    __tablename__ = "nodes"
+
+    log_id: Mapped[int] = mapped_column(ForeignKey("logs.id"), primary_key=True)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Checkpoint(Base):
+    """Every signed checkpoint ever issued: the yardstick for detecting a rolled-back log."""
+
+    __tablename__ = "checkpoints"
+
+    log_id: Mapped[int] = mapped_column(ForeignKey("logs.id"), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    root: Mapped[bytes] = mapped_column(LargeBinary)
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[str] = mapped_column(String(32))
+
+
+class Subject(Base):
+    """The only link between an outside customer reference and a subject handle; deletable."""
+
+    __tablename__ = "subjects"
+
+    handle: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    ref_mac: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[str] = mapped_column(String(32))
+
+    __table_args__ = (UniqueConstraint("tenant_id", "ref_mac", name="uq_subjects_ref"),)
+
+
+class DataKey(Base):
+    """Per-subject data keys, by version; `wrapped` is NULL once destroyed (crypto-shredding)."""
+
+    __tablename__ = "data_keys"
+
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    #: subject handle, or "" for the tenant's key for content without a subject
+    subject: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    wrapped: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[str] = mapped_column(String(32))
+    destroyed_at: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (UniqueConstraint("tenant_id", "subject", "version", name="uq_data_keys_version"),)

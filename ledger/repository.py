@@ -1,0 +1,225 @@
+"""Every query of the engine (STYLE §12). The entries repository has no update and no delete."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection, Row
+
+from ledger.db import is_sqlite
+from ledger.models import Checkpoint, DataKey, Entry, Log, Node, Subject, Tenant
+
+__all__ = [
+    "case_heads",
+    "delete_subject",
+    "destroy_data_keys",
+    "find_subject",
+    "get_log",
+    "get_log_for_update",
+    "get_tenant",
+    "insert_checkpoint",
+    "insert_data_key",
+    "insert_entries",
+    "insert_log",
+    "insert_nodes",
+    "insert_subject",
+    "insert_tenant",
+    "current_data_key",
+    "get_data_key",
+    "latest_checkpoint",
+    "iter_entries",
+    "iter_nodes",
+    "list_checkpoints",
+    "read_entry",
+    "read_nodes",
+    "set_log_head",
+]
+
+_T = Tenant.__table__
+_L = Log.__table__
+_E = Entry.__table__
+_N = Node.__table__
+_C = Checkpoint.__table__
+_S = Subject.__table__
+_K = DataKey.__table__
+
+
+def insert_tenant(conn: Connection, name: str, created_at: str, wrapped_key: bytes) -> int:
+    result = conn.execute(insert(_T).values(name=name, created_at=created_at, wrapped_key=wrapped_key))
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def insert_log(conn: Connection, tenant_id: int, origin: str, signing_key_wrapped: bytes,
+               public_key: bytes, head_hash: str) -> int:
+    result = conn.execute(
+        insert(_L).values(
+            tenant_id=tenant_id, origin=origin, signing_key_wrapped=signing_key_wrapped,
+            public_key=public_key, size=0, head_hash=head_hash, head_time="", peaks=b"",
+        )
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def get_tenant(conn: Connection, name: str) -> Row[Any] | None:
+    query = (
+        select(_T.c.id, _T.c.name, _T.c.wrapped_key, _L.c.id.label("log_id"), _L.c.origin,
+               _L.c.signing_key_wrapped, _L.c.public_key)
+        .join(_L, _L.c.tenant_id == _T.c.id)
+        .where(_T.c.name == name)
+    )
+    return conn.execute(query).first()
+
+
+def get_log(conn: Connection, log_id: int) -> Row[Any]:
+    return conn.execute(select(_L).where(_L.c.id == log_id)).one()
+
+
+def get_log_for_update(conn: Connection, log_id: int) -> Row[Any]:
+    """The log head, locked until the transaction ends: the per-log sequencing lock.
+
+    On SQLite the write transaction began with BEGIN IMMEDIATE, which already holds the database
+    write lock; PostgreSQL takes a row lock.
+    """
+    query = select(_L.c.size, _L.c.head_hash, _L.c.head_time, _L.c.peaks, _L.c.origin).where(
+        _L.c.id == log_id
+    )
+    if not is_sqlite(conn):
+        query = query.with_for_update()
+    return conn.execute(query).one()
+
+
+def set_log_head(conn: Connection, log_id: int, size: int, head_hash: str, head_time: str,
+                 peaks: bytes) -> None:
+    conn.execute(
+        update(_L).where(_L.c.id == log_id).values(size=size, head_hash=head_hash, head_time=head_time,
+                                                   peaks=peaks)
+    )
+
+
+def case_heads(conn: Connection, log_id: int, cases: Iterable[str]) -> dict[str, str]:
+    """Hex entry hash of the newest entry of each case (absent for a case with no entries)."""
+    heads: dict[str, str] = {}
+    for case in cases:
+        row = conn.execute(
+            select(_E.c.entry_hash)
+            .where(_E.c.log_id == log_id, _E.c.case_id == case)
+            .order_by(_E.c.seq.desc())
+            .limit(1)
+        ).first()
+        if row is not None:
+            heads[case] = bytes(row.entry_hash).hex()
+    return heads
+
+
+def insert_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(_E), rows)
+
+
+def insert_nodes(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(_N), rows)
+
+
+def read_entry(conn: Connection, log_id: int, seq: int) -> Row[Any] | None:
+    return conn.execute(select(_E).where(_E.c.log_id == log_id, _E.c.seq == seq)).first()
+
+
+def iter_entries(conn: Connection, log_id: int, start: int = 0, chunk: int = 5000) -> Iterator[Row[Any]]:
+    """All entries from `start` in seq order, fetched in keyset pages so memory stays flat."""
+    while True:
+        rows = conn.execute(
+            select(_E).where(_E.c.log_id == log_id, _E.c.seq >= start).order_by(_E.c.seq).limit(chunk)
+        ).all()
+        yield from rows
+        if len(rows) < chunk:
+            return
+        start = rows[-1].seq + 1
+
+
+def iter_nodes(conn: Connection, log_id: int, chunk: int = 10000) -> Iterator[Row[Any]]:
+    start = 0
+    while True:
+        rows = conn.execute(
+            select(_N.c.idx, _N.c.hash).where(_N.c.log_id == log_id, _N.c.idx >= start)
+            .order_by(_N.c.idx).limit(chunk)
+        ).all()
+        yield from rows
+        if len(rows) < chunk:
+            return
+        start = rows[-1].idx + 1
+
+
+def read_nodes(conn: Connection, log_id: int, indexes: Sequence[int]) -> dict[int, bytes]:
+    if not indexes:
+        return {}
+    rows = conn.execute(select(_N.c.idx, _N.c.hash).where(_N.c.log_id == log_id, _N.c.idx.in_(indexes)))
+    return {row.idx: bytes(row.hash) for row in rows}
+
+
+def insert_checkpoint(conn: Connection, log_id: int, size: int, root: bytes, note: str,
+                      created_at: str) -> None:
+    exists = conn.execute(select(_C.c.size).where(_C.c.log_id == log_id, _C.c.size == size)).first()
+    if exists is None:
+        conn.execute(insert(_C).values(log_id=log_id, size=size, root=root, note=note, created_at=created_at))
+
+
+def list_checkpoints(conn: Connection, log_id: int) -> list[Row[Any]]:
+    return list(conn.execute(select(_C).where(_C.c.log_id == log_id).order_by(_C.c.size)).all())
+
+
+def latest_checkpoint(conn: Connection, log_id: int, max_size: int | None = None) -> Row[Any] | None:
+    query = select(_C).where(_C.c.log_id == log_id)
+    if max_size is not None:
+        query = query.where(_C.c.size <= max_size)
+    return conn.execute(query.order_by(_C.c.size.desc()).limit(1)).first()
+
+
+def find_subject(conn: Connection, tenant_id: int, ref_mac: bytes) -> str | None:
+    row = conn.execute(select(_S.c.handle).where(_S.c.tenant_id == tenant_id, _S.c.ref_mac == ref_mac)).first()
+    return None if row is None else str(row.handle)
+
+
+def insert_subject(conn: Connection, tenant_id: int, handle: str, ref_mac: bytes, created_at: str) -> None:
+    conn.execute(insert(_S).values(handle=handle, tenant_id=tenant_id, ref_mac=ref_mac, created_at=created_at))
+
+
+def delete_subject(conn: Connection, tenant_id: int, ref_mac: bytes) -> str | None:
+    handle = find_subject(conn, tenant_id, ref_mac)
+    if handle is not None:
+        conn.execute(delete(_S).where(_S.c.tenant_id == tenant_id, _S.c.ref_mac == ref_mac))
+    return handle
+
+
+def current_data_key(conn: Connection, tenant_id: int, subject: str) -> Row[Any] | None:
+    """Newest version of a subject's data key (possibly destroyed: then `wrapped` is NULL)."""
+    return conn.execute(
+        select(_K).where(_K.c.tenant_id == tenant_id, _K.c.subject == subject)
+        .order_by(_K.c.version.desc()).limit(1)
+    ).first()
+
+
+def get_data_key(conn: Connection, tenant_id: int, key_id: str) -> Row[Any] | None:
+    return conn.execute(select(_K).where(_K.c.tenant_id == tenant_id, _K.c.key_id == key_id)).first()
+
+
+def insert_data_key(conn: Connection, key_id: str, tenant_id: int, subject: str, version: int,
+                    wrapped: bytes, created_at: str) -> None:
+    conn.execute(
+        insert(_K).values(key_id=key_id, tenant_id=tenant_id, subject=subject, version=version,
+                          wrapped=wrapped, created_at=created_at)
+    )
+
+
+def destroy_data_keys(conn: Connection, tenant_id: int, subject: str, destroyed_at: str) -> list[str]:
+    rows = conn.execute(
+        select(_K.c.key_id).where(_K.c.tenant_id == tenant_id, _K.c.subject == subject,
+                                  _K.c.wrapped.is_not(None))
+    ).all()
+    conn.execute(
+        update(_K).where(_K.c.tenant_id == tenant_id, _K.c.subject == subject, _K.c.wrapped.is_not(None))
+        .values(wrapped=None, destroyed_at=destroyed_at)
+    )
+    return [str(row.key_id) for row in rows]

@@ -1,0 +1,588 @@
+"""The ledger engine's one entry point: tenants, subjects, appends, reads, proofs, checkpoints.
+
+The CLI and the HTTP app are thin faces over `Ledger`. Content is encrypted before the log is
+locked; only numbering, time and the two chain links are assigned under the lock (DESIGN §5).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from ledger import repository as repo
+from ledger.db import WRITE, make_engine, migrate, schema_is_current
+from ledger.envelope import content_aad, open_envelope, seal, wrap_aad
+from ledger.errors import ConfigurationError, Conflict, DecryptionError, InvalidInput, NotFound, TooLarge
+from ledger.groupcommit import GroupCommitter
+from ledger.logcheck import verify_stored_log
+from ledger.keys import (
+    MasterKey,
+    load_master_key,
+    new_data_key_id,
+    new_key,
+    subject_ref_mac,
+    unwrap_signing_key,
+    wrap_signing_key,
+)
+from ledger.settings import Settings
+from ledger.tree import consistency_proof, inclusion_proof, range_proof, stored_hash_index, tree_hash
+from verification.checkpoint import Checkpoint, sign_checkpoint, verifier_key
+from verification.entry import CHANNELS, HEADER_VERSION, ZERO_HASH, canonical_json
+from verification.merkle import EMPTY_ROOT, HASH_SIZE, append_leaf, leaf_hash, root_from_peaks
+
+__all__ = ["KINDS", "Ledger", "NewEntry", "ReadEntry", "Receipt", "TenantInfo", "utc_now"]
+
+KINDS = frozenset({"interaction", "document", "share", "access", "policy", "erasure", "key", "anchor"})
+_TENANT = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
+_ACTOR = re.compile(r"(user|service):[A-Za-z0-9._@:-]{1,120}\Z")
+_CASE = re.compile(r"[A-Za-z0-9._:/-]{1,128}\Z")
+_SALT_SIZE = 32
+_NO_SUBJECT = ""
+
+
+def utc_now() -> str:
+    """RFC 3339 UTC with microseconds: fixed width, so string order is time order."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """What a caller asks to log. Personal data goes only in `content`, which is encrypted."""
+
+    kind: str
+    content: bytes | None = None
+    channel: str | None = None
+    case: str | None = None
+    subject_ref: str | None = None
+    actor: str = "service:caseledger"
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    #: make a salted commitment to the content (default: for documents)
+    commit: bool | None = None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    log: str
+    seq: int
+    entry_hash: str
+    header: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"log": self.log, "seq": self.seq, "entry_hash": self.entry_hash, "header": self.header}
+
+
+@dataclass(frozen=True)
+class ReadEntry:
+    header: dict[str, Any]
+    entry_hash: str
+    #: None when the entry has no content or its key was destroyed (`erased`)
+    content: bytes | None
+    salt: bytes | None
+    erased: bool
+
+
+@dataclass(frozen=True)
+class TenantInfo:
+    tenant: str
+    origin: str
+    vkey: str
+    size: int | None = None
+    root: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"tenant": self.tenant, "origin": self.origin, "vkey": self.vkey}
+        if self.size is not None:
+            out |= {"size": self.size, "root": self.root}
+        return out
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    entry_id: str
+    kind: str
+    actor: str
+    case: str | None
+    channel: str | None
+    subject: str | None
+    key_id: str | None
+    envelope: bytes | None
+    ct: str | None
+    commit: str | None
+    meta: dict[str, Any]
+
+
+@dataclass
+class _TenantContext:
+    name: str
+    tenant_id: int
+    log_id: int
+    origin: str
+    tenant_key: bytes
+    public_key: Ed25519PublicKey
+    signing_key_wrapped: bytes
+    signing_key: Ed25519PrivateKey | None = None
+
+
+class Ledger:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        master: MasterKey,
+        clock: Callable[[], str] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self._master = master
+        self._clock = clock
+        self._tenants: dict[str, _TenantContext] = {}
+        self._data_keys: dict[str, bytes] = {}
+        self._current_keys: dict[tuple[int, str], str] = {}
+        self._committer: GroupCommitter[_Prepared, Receipt] = GroupCommitter(self._write)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def initialise(cls, settings: Settings) -> dict[str, Any]:
+        """Create the data directory, the master key (development) and a migrated database."""
+        settings.check_production()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        existed = settings.master_key is not None or (
+            settings.master_key_file or settings.default_master_key_path
+        ).exists()
+        load_master_key(settings, create=True)
+        engine = make_engine(settings.db_url)
+        try:
+            migrate(engine)
+        finally:
+            engine.dispose()
+        made = {
+            "data_dir": str(settings.data_dir.resolve()),
+            "database": engine.url.render_as_string(hide_password=True),
+            "mode": settings.mode.value,
+            "instance": settings.instance,
+        }
+        if not existed:
+            made["master_key_file"] = str((settings.master_key_file or settings.default_master_key_path).resolve())
+        return made
+
+    @classmethod
+    def open(cls, settings: Settings, *, clock: Callable[[], str] = utc_now) -> Ledger:
+        settings.check_production()
+        master = load_master_key(settings)
+        engine = make_engine(settings.db_url)
+        database = engine.url.database
+        if engine.dialect.name == "sqlite" and database and not Path(database).exists():
+            raise ConfigurationError(f"no database at {database}: run `caseledger init`")
+        if not schema_is_current(engine):
+            engine.dispose()
+            raise ConfigurationError("the database is not initialised or not migrated: run `caseledger init`")
+        return cls(settings, engine, master, clock)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _read(self) -> Any:
+        return self.engine.connect()
+
+    def _write_conn(self) -> Connection:
+        return self.engine.connect().execution_options(**WRITE)
+
+    # ------------------------------------------------------------------ tenants and subjects
+
+    def create_tenant(self, name: str) -> TenantInfo:
+        if not _TENANT.match(name):
+            raise InvalidInput(f"tenant name {name!r} must be 1-63 of a-z, 0-9 and '-', starting alphanumeric")
+        origin = f"{self.settings.instance}/{name}"
+        tenant_key = new_key()
+        signing_key = Ed25519PrivateKey.generate()
+        try:
+            with self._write_conn() as conn, conn.begin():
+                tenant_id = repo.insert_tenant(
+                    conn, name, self._clock(), self._master.wrap(tenant_key, "tenant", origin)
+                )
+                repo.insert_log(
+                    conn, tenant_id, origin, wrap_signing_key(self._master, signing_key, origin),
+                    signing_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw), ZERO_HASH,
+                )
+        except IntegrityError:
+            raise Conflict(f"tenant {name!r} already exists", tenant=name) from None
+        return TenantInfo(name, origin, verifier_key(origin, signing_key.public_key()))
+
+    def _tenant(self, name: str) -> _TenantContext:
+        context = self._tenants.get(name)
+        if context is not None:
+            return context
+        with self._read() as conn:
+            row = repo.get_tenant(conn, name)
+        if row is None:
+            raise NotFound(f"no tenant {name!r}", tenant=name)
+        context = _TenantContext(
+            name=name, tenant_id=row.id, log_id=row.log_id, origin=row.origin,
+            tenant_key=self._master.unwrap(bytes(row.wrapped_key), "tenant", row.origin),
+            public_key=Ed25519PublicKey.from_public_bytes(bytes(row.public_key)),
+            signing_key_wrapped=bytes(row.signing_key_wrapped),
+        )
+        self._tenants[name] = context
+        return context
+
+    def tenant_info(self, name: str) -> TenantInfo:
+        context = self._tenant(name)
+        with self._read() as conn:
+            head = repo.get_log(conn, context.log_id)
+        root = root_from_peaks(_split_peaks(bytes(head.peaks))) if head.size else EMPTY_ROOT
+        return TenantInfo(name, context.origin, verifier_key(context.origin, context.public_key),
+                          head.size, root.hex())
+
+    def subject_handle(self, tenant: str, ref: str, *, create: bool = True) -> str:
+        """The random handle standing for an outside customer reference in this tenant."""
+        if not ref or len(ref) > 256:
+            raise InvalidInput("a subject reference must be 1-256 characters")
+        context = self._tenant(tenant)
+        mac = subject_ref_mac(context.tenant_key, ref)
+        with self._read() as conn:
+            handle = repo.find_subject(conn, context.tenant_id, mac)
+        if handle is not None or not create:
+            if handle is None:
+                raise NotFound("no such subject", tenant=tenant)
+            return handle
+        handle = "sub_" + os.urandom(12).hex()
+        try:
+            with self._write_conn() as conn, conn.begin():
+                repo.insert_subject(conn, context.tenant_id, handle, mac, self._clock())
+        except IntegrityError:  # created concurrently by another writer: use theirs
+            with self._read() as conn:
+                found = repo.find_subject(conn, context.tenant_id, mac)
+            assert found is not None
+            return found
+        return handle
+
+    def forget_subject_ref(self, tenant: str, ref: str) -> str:
+        """Delete the mapping from a reference to its handle: the only link to the person."""
+        context = self._tenant(tenant)
+        with self._write_conn() as conn, conn.begin():
+            handle = repo.delete_subject(conn, context.tenant_id, subject_ref_mac(context.tenant_key, ref))
+        if handle is None:
+            raise NotFound("no such subject", tenant=tenant)
+        return handle
+
+    # ------------------------------------------------------------------ data keys
+
+    def _data_key(self, context: _TenantContext, key_id: str) -> bytes | None:
+        key = self._data_keys.get(key_id)
+        if key is not None:
+            return key
+        with self._read() as conn:
+            row = repo.get_data_key(conn, context.tenant_id, key_id)
+        if row is None or row.wrapped is None:
+            return None
+        key = open_envelope(context.tenant_key, bytes(row.wrapped), _data_key_aad(key_id))
+        self._data_keys[key_id] = key
+        return key
+
+    def _current_data_key(self, context: _TenantContext, subject: str) -> tuple[str, bytes]:
+        cached = self._current_keys.get((context.tenant_id, subject))
+        if cached is not None and cached in self._data_keys:
+            return cached, self._data_keys[cached]
+        with self._read() as conn:
+            row = repo.current_data_key(conn, context.tenant_id, subject)
+        if row is not None and row.wrapped is not None:
+            key = self._data_key(context, row.key_id)
+            assert key is not None
+            self._current_keys[(context.tenant_id, subject)] = row.key_id
+            return row.key_id, key
+        return self._new_data_key(context, subject, 1 if row is None else row.version + 1)
+
+    def _new_data_key(self, context: _TenantContext, subject: str, version: int) -> tuple[str, bytes]:
+        key_id, key = new_data_key_id(), new_key()
+        wrapped = seal(context.tenant_key, key, _data_key_aad(key_id))
+        try:
+            with self._write_conn() as conn, conn.begin():
+                repo.insert_data_key(conn, key_id, context.tenant_id, subject, version, wrapped, self._clock())
+        except IntegrityError:  # another writer made this version first
+            self._current_keys.pop((context.tenant_id, subject), None)
+            return self._current_data_key(context, subject)
+        self._data_keys[key_id] = key
+        self._current_keys[(context.tenant_id, subject)] = key_id
+        return key_id, key
+
+    def rotate_data_key(self, tenant: str, subject: str | None) -> str:
+        """Start a new key version for a subject; older versions still decrypt older entries."""
+        context = self._tenant(tenant)
+        subject_key = subject or _NO_SUBJECT
+        with self._read() as conn:
+            row = repo.current_data_key(conn, context.tenant_id, subject_key)
+        return self._new_data_key(context, subject_key, 1 if row is None else row.version + 1)[0]
+
+    def destroy_data_keys(self, tenant: str, subject: str) -> list[str]:
+        """Crypto-shredding: the subject's content is gone for good; every proof still verifies."""
+        context = self._tenant(tenant)
+        with self._write_conn() as conn, conn.begin():
+            destroyed = repo.destroy_data_keys(conn, context.tenant_id, subject, self._clock())
+        for key_id in destroyed:
+            self._data_keys.pop(key_id, None)
+        self._current_keys.pop((context.tenant_id, subject), None)
+        return destroyed
+
+    # ------------------------------------------------------------------ appending
+
+    def append(self, tenant: str, entry: NewEntry) -> Receipt:
+        return self.append_batch(tenant, [entry])[0]
+
+    def append_batch(self, tenant: str, entries: Sequence[NewEntry]) -> list[Receipt]:
+        """Append entries atomically, in order; returns only after the commit is durable."""
+        if not entries:
+            return []
+        for index, entry in enumerate(entries):
+            self._check(entry, index if len(entries) > 1 else None)
+        context = self._tenant(tenant)
+        prepared = [self._prepare(context, entry) for entry in entries]
+        return self._committer.submit(context.log_id, prepared)
+
+    def _check(self, entry: NewEntry, index: int | None) -> None:
+        where = "" if index is None else f"entry {index}: "
+        if entry.kind not in KINDS:
+            raise InvalidInput(f"{where}unknown kind {entry.kind!r}; one of {', '.join(sorted(KINDS))}")
+        if entry.channel is not None and entry.channel not in CHANNELS:
+            raise InvalidInput(f"{where}unknown channel {entry.channel!r}; one of {', '.join(sorted(CHANNELS))}")
+        if entry.case is not None and not _CASE.match(entry.case):
+            raise InvalidInput(f"{where}case id must be 1-128 of letters, digits and . _ : / -")
+        if not _ACTOR.match(entry.actor):
+            raise InvalidInput(f"{where}actor must look like user:ID or service:ID")
+        if entry.content is not None and len(entry.content) > self.settings.max_content_bytes:
+            raise TooLarge(
+                f"{where}content is {len(entry.content)} bytes; the limit is {self.settings.max_content_bytes}",
+                limit=self.settings.max_content_bytes,
+            )
+        if not isinstance(entry.meta, Mapping):
+            raise InvalidInput(f"{where}meta must be an object")
+        if len(canonical_json(dict(entry.meta))) > 4096:
+            raise InvalidInput(f"{where}meta is limited to 4 KiB of clear, non-personal metadata")
+
+    def _prepare(self, context: _TenantContext, entry: NewEntry) -> _Prepared:
+        entry_id = str(uuid.uuid4())
+        subject = self.subject_handle(context.name, entry.subject_ref) if entry.subject_ref else None
+        key_id = envelope = ct = commit = None
+        if entry.content is not None:
+            key_id, key = self._current_data_key(context, subject or _NO_SUBJECT)
+            salt = os.urandom(_SALT_SIZE)
+            envelope = seal(key, salt + entry.content, content_aad(context.origin, entry_id, key_id))
+            ct = hashlib.sha256(envelope).hexdigest()
+            if entry.commit if entry.commit is not None else entry.kind == "document":
+                commit = hashlib.sha256(salt + entry.content).hexdigest()
+        return _Prepared(entry_id, entry.kind, entry.actor, entry.case, entry.channel, subject, key_id,
+                         envelope, ct, commit, dict(entry.meta))
+
+    def _write(self, log_id: int, items: list[_Prepared]) -> list[Receipt]:
+        """Sequence and commit `items` in one transaction, under the log's lock."""
+        with self._write_conn() as conn, conn.begin():
+            head = repo.get_log_for_update(conn, log_id)
+            size, prev, last_time = head.size, head.head_hash, head.head_time
+            peaks = _split_peaks(bytes(head.peaks))
+            now = max(self._clock(), last_time)
+            cases = repo.case_heads(conn, log_id, {item.case for item in items if item.case is not None})
+            entry_rows: list[dict[str, Any]] = []
+            node_rows: list[dict[str, Any]] = []
+            receipts: list[Receipt] = []
+            for item in items:
+                header = {
+                    "v": HEADER_VERSION, "log": head.origin, "seq": size, "id": item.entry_id, "time": now,
+                    "kind": item.kind, "actor": item.actor, "case": item.case,
+                    "case_prev": cases.get(item.case) if item.case is not None else None,
+                    "channel": item.channel, "subject": item.subject, "key": item.key_id, "ct": item.ct,
+                    "commit": item.commit, "meta": item.meta, "prev": prev,
+                }
+                header_bytes = canonical_json(header)
+                digest = leaf_hash(header_bytes)
+                prev = digest.hex()
+                if item.case is not None:
+                    cases[item.case] = prev
+                entry_rows.append({
+                    "log_id": log_id, "seq": size, "entry_id": item.entry_id, "kind": item.kind,
+                    "case_id": item.case, "subject": item.subject, "key_id": item.key_id,
+                    "header": header_bytes, "entry_hash": digest, "envelope": item.envelope,
+                })
+                first = stored_hash_index(0, size)
+                for offset, node in enumerate(append_leaf(peaks, size, digest)):
+                    node_rows.append({"log_id": log_id, "idx": first + offset, "hash": node})
+                receipts.append(Receipt(head.origin, size, prev, header))
+                size += 1
+            repo.insert_entries(conn, entry_rows)
+            repo.insert_nodes(conn, node_rows)
+            repo.set_log_head(conn, log_id, size, prev, now, b"".join(peaks))
+        return receipts
+
+    # ------------------------------------------------------------------ reading
+
+    def read(self, tenant: str, seq: int) -> ReadEntry:
+        context = self._tenant(tenant)
+        with self._read() as conn:
+            row = repo.read_entry(conn, context.log_id, seq)
+        if row is None:
+            raise NotFound(f"log {context.origin} has no entry {seq}", seq=seq)
+        header = canonical_header(bytes(row.header))
+        if row.envelope is None:
+            return ReadEntry(header, bytes(row.entry_hash).hex(), None, None, False)
+        envelope = bytes(row.envelope)
+        if hashlib.sha256(envelope).hexdigest() != header["ct"]:
+            raise DecryptionError()
+        key = self._data_key(context, row.key_id)
+        if key is None:
+            return ReadEntry(header, bytes(row.entry_hash).hex(), None, None, True)
+        plain = open_envelope(key, envelope, content_aad(context.origin, header["id"], row.key_id))
+        return ReadEntry(header, bytes(row.entry_hash).hex(), plain[_SALT_SIZE:], plain[:_SALT_SIZE], False)
+
+    # ------------------------------------------------------------------ tree, proofs, checkpoints
+
+    def _size(self, conn: Connection, context: _TenantContext) -> int:
+        return int(repo.get_log(conn, context.log_id).size)
+
+    def _reader(self, conn: Connection, context: _TenantContext) -> Callable[[Sequence[int]], list[bytes]]:
+        def read_hashes(indexes: Sequence[int]) -> list[bytes]:
+            found = repo.read_nodes(conn, context.log_id, list(set(indexes)))
+            missing = [index for index in indexes if index not in found]
+            if missing:
+                raise NotFound(f"stored tree of {context.origin} lacks node {missing[0]}")
+            return [found[index] for index in indexes]
+
+        return read_hashes
+
+    def _check_size(self, size: int, current: int, what: str = "size") -> None:
+        if size < 0:
+            raise InvalidInput(f"{what} must not be negative")
+        if size > current:
+            raise NotFound(f"{what} {size} is beyond the log, which has {current} entries", size=current)
+
+    def root_at(self, tenant: str, size: int | None = None) -> tuple[int, bytes]:
+        context = self._tenant(tenant)
+        with self._read() as conn:
+            current = self._size(conn, context)
+            size = current if size is None else size
+            self._check_size(size, current)
+            return size, tree_hash(size, self._reader(conn, context))
+
+    def prove_inclusion(self, tenant: str, seq: int, size: int | None = None) -> dict[str, Any]:
+        context = self._tenant(tenant)
+        with self._read() as conn:
+            current = self._size(conn, context)
+            size = current if size is None else size
+            self._check_size(size, current)
+            if not 0 <= seq < size:
+                raise NotFound(f"entry {seq} is not in the tree of size {size}", seq=seq)
+            read_hashes = self._reader(conn, context)
+            proof = inclusion_proof(seq, size, read_hashes)
+            leaf = read_hashes([stored_hash_index(0, seq)])[0]
+            root = tree_hash(size, read_hashes)
+        return {"log": context.origin, "leaf_index": seq, "tree_size": size, "leaf_hash": leaf.hex(),
+                "root": root.hex(), "proof": [p.hex() for p in proof]}
+
+    def prove_consistency(self, tenant: str, first: int, second: int | None = None) -> dict[str, Any]:
+        context = self._tenant(tenant)
+        with self._read() as conn:
+            current = self._size(conn, context)
+            second = current if second is None else second
+            self._check_size(second, current, "second")
+            if not 0 <= first <= second:
+                raise InvalidInput("consistency needs 0 <= first <= second")
+            read_hashes = self._reader(conn, context)
+            proof = consistency_proof(first, second, read_hashes) if first else []
+            first_root, second_root = tree_hash(first, read_hashes), tree_hash(second, read_hashes)
+        return {"log": context.origin, "first": first, "second": second, "first_root": first_root.hex(),
+                "second_root": second_root.hex(), "proof": [p.hex() for p in proof]}
+
+    def prove_range(self, tenant: str, start: int, end: int, size: int | None = None) -> dict[str, Any]:
+        context = self._tenant(tenant)
+        with self._read() as conn:
+            current = self._size(conn, context)
+            size = current if size is None else size
+            self._check_size(size, current)
+            if not 0 <= start < end <= size:
+                raise InvalidInput(f"a range needs 0 <= start < end <= size ({size})")
+            read_hashes = self._reader(conn, context)
+            left, right = range_proof(start, end, size, read_hashes)
+            leaves = read_hashes([stored_hash_index(0, seq) for seq in range(start, end)])
+            root = tree_hash(size, read_hashes)
+        return {"log": context.origin, "start": start, "end": end, "tree_size": size, "root": root.hex(),
+                "entry_hashes": [h.hex() for h in leaves], "left": [h.hex() for h in left],
+                "right": [h.hex() for h in right]}
+
+    def _signing_key(self, context: _TenantContext) -> Ed25519PrivateKey:
+        if context.signing_key is None:
+            context.signing_key = unwrap_signing_key(self._master, context.signing_key_wrapped, context.origin)
+        return context.signing_key
+
+    def checkpoint(self, tenant: str) -> str:
+        """Sign the current tree head and keep it: later rollbacks are measured against it."""
+        return self._checkpoint(self._tenant(tenant))[1]
+
+    def _checkpoint(self, context: _TenantContext) -> tuple[int, str]:
+        with self._read() as conn:
+            head = repo.get_log(conn, context.log_id)
+        root = root_from_peaks(_split_peaks(bytes(head.peaks))) if head.size else EMPTY_ROOT
+        note = sign_checkpoint(Checkpoint(context.origin, head.size, root), self._signing_key(context))
+        with self._write_conn() as conn, conn.begin():
+            repo.insert_checkpoint(conn, context.log_id, head.size, root, note, self._clock())
+        return head.size, note
+
+    def checkpoints(self, tenant: str) -> list[tuple[int, bytes, str]]:
+        context = self._tenant(tenant)
+        with self._read() as conn:
+            return [(row.size, bytes(row.root), row.note) for row in repo.list_checkpoints(conn, context.log_id)]
+
+    def receipt(self, tenant: str, seq: int) -> dict[str, Any]:
+        """A self-contained proof that entry `seq` is in the log: header, inclusion proof, checkpoint."""
+        context = self._tenant(tenant)
+        with self._read() as conn:
+            row = repo.read_entry(conn, context.log_id, seq)
+        if row is None:
+            raise NotFound(f"log {context.origin} has no entry {seq}", seq=seq)
+        size, note = self._checkpoint(context)
+        proof = self.prove_inclusion(tenant, seq, size)
+        return {
+            "v": 1, "type": "caseledger.receipt", "log": context.origin, "seq": seq,
+            "entry_hash": bytes(row.entry_hash).hex(), "header": canonical_header(bytes(row.header)),
+            "inclusion": {"tree_size": proof["tree_size"], "proof": proof["proof"]},
+            "checkpoint": note, "vkey": verifier_key(context.origin, context.public_key),
+        }
+
+    def verify_log(self, tenant: str) -> dict[str, Any]:
+        """Re-verify the whole stored log; raises `VerificationError` naming the first bad seq."""
+        context = self._tenant(tenant)
+        with self._read() as conn:
+            return verify_stored_log(conn, context.log_id, context.origin, context.public_key)
+
+    def verifier(self, tenant: str) -> tuple[str, Ed25519PublicKey]:
+        context = self._tenant(tenant)
+        return context.origin, context.public_key
+
+    def log_id(self, tenant: str) -> int:
+        return self._tenant(tenant).log_id
+
+
+def canonical_header(data: bytes) -> dict[str, Any]:
+    """The stored header bytes as a dict (they were validated when written)."""
+    value: dict[str, Any] = json.loads(data)
+    return value
+
+
+def _data_key_aad(key_id: str) -> bytes:
+    return wrap_aad("data", key_id)
+
+
+def _split_peaks(blob: bytes) -> list[bytes]:
+    return [blob[i : i + HASH_SIZE] for i in range(0, len(blob), HASH_SIZE)]
+

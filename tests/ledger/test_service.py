@@ -1,0 +1,249 @@
+"""The engine through its Python API, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+
+import pytest
+from sqlalchemy import text
+
+from ledger.errors import Conflict, DecryptionError, InvalidInput, NotFound, TooLarge
+from ledger.service import Ledger, NewEntry
+from verification.checkpoint import open_checkpoint, parse_verifier_key
+from verification.entry import ZERO_HASH, canonical_json, parse_header
+from verification.merkle import leaf_hash, verify_consistency, verify_inclusion, verify_range
+from verification.receipt import verify_document, verify_receipt
+
+
+def _interaction(case: str = "C-1", ref: str | None = "cust-42", body: str = "hello") -> NewEntry:
+    return NewEntry(kind="interaction", channel="chat", case=case, subject_ref=ref,
+                    actor="user:agent-7", content=body.encode(), meta={"direction": "inbound"})
+
+
+def test_create_tenant_and_show(ledger: Ledger) -> None:
+    info = ledger.create_tenant("acme-bank")
+    assert info.origin == "caseledger.local/acme-bank"
+    verifier = parse_verifier_key(info.vkey)
+    assert verifier.name == info.origin
+    shown = ledger.tenant_info("acme-bank")
+    assert shown.size == 0 and shown.root == hashlib.sha256(b"").hexdigest()
+    with pytest.raises(Conflict):
+        ledger.create_tenant("acme-bank")
+    with pytest.raises(InvalidInput):
+        ledger.create_tenant("Bad Name")
+    with pytest.raises(NotFound):
+        ledger.tenant_info("nobody")
+
+
+def test_append_builds_both_chains_and_the_tree(ledger: Ledger) -> None:
+    ledger.create_tenant("t")
+    receipts = [ledger.append("t", _interaction(case="A")), ledger.append("t", _interaction(case="B"))]
+    receipts += ledger.append_batch("t", [_interaction(case="A"), _interaction(case=None)])
+    assert [r.seq for r in receipts] == [0, 1, 2, 3]
+    headers = [r.header for r in receipts]
+    assert headers[0]["prev"] == ZERO_HASH
+    for before, after in zip(receipts, receipts[1:], strict=False):
+        assert after.header["prev"] == before.entry_hash
+    assert headers[0]["case_prev"] is None and headers[1]["case_prev"] is None
+    assert headers[2]["case_prev"] == receipts[0].entry_hash
+    assert headers[3]["case_prev"] is None
+    times = [h["time"] for h in headers]
+    assert times == sorted(times)
+    for receipt in receipts:
+        raw = canonical_json(receipt.header)
+        assert parse_header(raw) == receipt.header
+        assert leaf_hash(b"" + raw).hex() == receipt.entry_hash
+    # the header never holds the customer reference or the content
+    for header in headers:
+        blob = json.dumps(header)
+        assert "cust-42" not in blob and "hello" not in blob
+        assert header["subject"].startswith("sub_")
+    info = ledger.tenant_info("t")
+    assert info.size == 4
+    assert ledger.verify_log("t")["size"] == 4
+
+
+def test_read_decrypts_and_binds_the_envelope(ledger: Ledger) -> None:
+    ledger.create_tenant("t")
+    receipt = ledger.append("t", _interaction(body="my account number is 1234"))
+    entry = ledger.read("t", receipt.seq)
+    assert entry.content == b"my account number is 1234"
+    assert entry.header == receipt.header
+    with pytest.raises(NotFound):
+        ledger.read("t", 99)
+
+
+def test_document_commitment_is_salted_and_checkable(ledger: Ledger) -> None:
+    ledger.create_tenant("t")
+    receipt = ledger.append("t", NewEntry(kind="document", content=b"%PDF-1.7 statement", subject_ref="c"))
+    entry = ledger.read("t", receipt.seq)
+    assert entry.salt is not None and len(entry.salt) == 32
+    assert receipt.header["commit"] == hashlib.sha256(entry.salt + b"%PDF-1.7 statement").hexdigest()
+    assert receipt.header["commit"] != hashlib.sha256(b"%PDF-1.7 statement").hexdigest()
+    plain = ledger.append("t", _interaction())
+    assert plain.header["commit"] is None
+
+
+def test_subjects_map_to_random_handles_and_can_be_forgotten(ledger: Ledger) -> None:
+    ledger.create_tenant("t")
+    ledger.create_tenant("u")
+    handle = ledger.subject_handle("t", "customer-1")
+    assert handle == ledger.subject_handle("t", "customer-1")
+    assert handle != ledger.subject_handle("t", "customer-2")
+    assert ledger.subject_handle("u", "customer-1") != handle
+    assert ledger.forget_subject_ref("t", "customer-1") == handle
+    with pytest.raises(NotFound):
+        ledger.subject_handle("t", "customer-1", create=False)
+    assert ledger.subject_handle("t", "customer-1") != handle
+
+
+def test_rotation_keeps_old_entries_readable(ledger: Ledger) -> None:
+    ledger.create_tenant("t")
+    first = ledger.append("t", _interaction(body="before"))
+    handle = first.header["subject"]
+    new_key = ledger.rotate_data_key("t", handle)
+    second = ledger.append("t", _interaction(body="after"))
+    assert second.header["key"] == new_key != first.header["key"]
+    assert ledger.read("t", 0).content == b"before"
+    assert ledger.read("t", 1).content == b"after"
+
+
+def test_destroying_keys_erases_content_but_proofs_verify(ledger: Ledger) -> None:
+    ledger.create_tenant("t")
+    kept = ledger.append("t", _interaction(ref="keep", body="kept"))
+    gone = ledger.append("t", _interaction(ref="forget", body="secret"))
+    ledger.checkpoint("t")
+    destroyed = ledger.destroy_data_keys("t", gone.header["subject"])
+    assert destroyed == [gone.header["key"]]
+    erased = ledger.read("t", gone.seq)
+    assert erased.erased and erased.content is None
+    # a fresh process with no key cache cannot read it either
+    again = Ledger.open(ledger.settings)
+    try:
+        assert again.read("t", gone.seq).erased
+        assert again.read("t", kept.seq).content == b"kept"
+    finally:
+        again.close()
+    assert ledger.verify_log("t")["checkpoints"] == 1
+    verify_receipt(ledger.receipt("t", gone.seq))
+
+
+def test_envelope_moved_to_another_entry_fails_to_decrypt(ledger: Ledger) -> None:
+    ledger.create_tenant("t")
+    ledger.append("t", _interaction(body="one"))
+    ledger.append("t", _interaction(body="two"))
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(text("SELECT seq, envelope FROM entries ORDER BY seq")).all()
+    from ledger.envelope import content_aad, open_envelope
+
+    context = ledger._tenant("t")
+    key = ledger._data_key(context, ledger.read("t", 0).header["key"])
+    assert key is not None
+    header1 = ledger.read("t", 1).header
+    with pytest.raises(DecryptionError):
+        open_envelope(key, bytes(rows[0].envelope), content_aad(context.origin, header1["id"], header1["key"]))
+
+
+def test_checkpoint_is_signed_and_matches_the_tree(ledger: Ledger) -> None:
+    info = ledger.create_tenant("t")
+    for i in range(5):
+        ledger.append("t", _interaction(body=str(i)))
+    note = ledger.checkpoint("t")
+    checkpoint = open_checkpoint(note, parse_verifier_key(info.vkey))
+    assert checkpoint.size == 5
+    assert checkpoint.root.hex() == ledger.tenant_info("t").root
+
+
+def test_proofs_verify_with_the_pure_verifier(ledger: Ledger) -> None:
+    ledger.create_tenant("t")
+    ledger.append_batch("t", [_interaction(body=str(i)) for i in range(37)])
+    for seq in (0, 1, 17, 36):
+        for size in (seq + 1, 20 if seq < 20 else 37, 37):
+            proof = ledger.prove_inclusion("t", seq, size)
+            verify_inclusion(seq, size, bytes.fromhex(proof["leaf_hash"]),
+                             [bytes.fromhex(p) for p in proof["proof"]], bytes.fromhex(proof["root"]))
+            assert verify_document(proof)["ok"]
+    for first, second in ((1, 37), (8, 16), (13, 29), (37, 37)):
+        proof = ledger.prove_consistency("t", first, second)
+        verify_consistency(first, second, [bytes.fromhex(p) for p in proof["proof"]],
+                           bytes.fromhex(proof["first_root"]), bytes.fromhex(proof["second_root"]))
+    assert ledger.prove_consistency("t", 5, 37)["second_root"] == ledger.tenant_info("t").root
+    for start, end, size in ((0, 37, 37), (5, 9, 37), (36, 37, 37), (3, 4, 10)):
+        proof = ledger.prove_range("t", start, end, size)
+        verify_range(start, end, size, [bytes.fromhex(h) for h in proof["entry_hashes"]],
+                     [bytes.fromhex(h) for h in proof["left"]], [bytes.fromhex(h) for h in proof["right"]],
+                     bytes.fromhex(proof["root"]))
+        assert proof["entry_hashes"] == [ledger.read("t", s).entry_hash for s in range(start, end)]
+
+
+def test_proof_requests_beyond_the_log_are_refused(ledger: Ledger) -> None:
+    ledger.create_tenant("t")
+    ledger.append("t", _interaction())
+    with pytest.raises(NotFound):
+        ledger.prove_inclusion("t", 0, 5)
+    with pytest.raises(NotFound):
+        ledger.prove_inclusion("t", 1)
+    with pytest.raises(NotFound):
+        ledger.prove_consistency("t", 1, 2)
+    with pytest.raises(InvalidInput):
+        ledger.prove_range("t", 1, 1)
+
+
+def test_receipt_verifies_offline_and_detects_tampering(ledger: Ledger) -> None:
+    info = ledger.create_tenant("t")
+    for i in range(6):
+        ledger.append("t", _interaction(body=str(i)))
+    receipt = ledger.receipt("t", 3)
+    result = verify_receipt(receipt, trusted_vkey=info.vkey)
+    assert result["ok"] and result["key_trusted"] and result["tree_size"] == 6
+    forged = json.loads(json.dumps(receipt))
+    forged["header"]["actor"] = "user:someone-else"
+    with pytest.raises(Exception) as caught:
+        verify_receipt(forged)
+    assert type(caught.value).__name__ in {"ProofError", "VerificationError"}
+    other = ledger.create_tenant("other")
+    with pytest.raises(Exception, match="verifier key"):
+        verify_receipt(receipt, trusted_vkey=other.vkey)
+
+
+def test_bad_input_is_refused_and_writes_nothing(ledger: Ledger) -> None:
+    ledger.create_tenant("t")
+    with pytest.raises(NotFound):
+        ledger.append("nobody", _interaction())
+    with pytest.raises(InvalidInput, match="unknown kind"):
+        ledger.append("t", NewEntry(kind="gossip"))
+    with pytest.raises(InvalidInput, match="unknown channel"):
+        ledger.append("t", NewEntry(kind="interaction", channel="pigeon"))
+    with pytest.raises(TooLarge):
+        ledger.append("t", NewEntry(kind="interaction", content=b"x" * (ledger.settings.max_content_bytes + 1)))
+    with pytest.raises(InvalidInput, match="entry 1"):
+        ledger.append_batch("t", [_interaction(), NewEntry(kind="interaction", actor="nobody")])
+    assert ledger.tenant_info("t").size == 0
+    small = Ledger(ledger.settings.model_copy(update={"max_content_bytes": 10}), ledger.engine, ledger._master)
+    with pytest.raises(TooLarge):
+        small.append("t", NewEntry(kind="interaction", content=b"x" * 11))
+    small.append("t", NewEntry(kind="interaction", content=b"x" * 10))
+    assert ledger.verify_log("t")["size"] == 1
+
+
+def test_concurrent_threads_are_group_committed(ledger: Ledger) -> None:
+    ledger.create_tenant("t")
+    seqs: list[int] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(25):
+            receipt = ledger.append("t", _interaction())
+            with lock:
+                seqs.append(receipt.seq)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(seqs) == list(range(200))
+    assert ledger._committer.commits < 200, "concurrent appends were not grouped into shared commits"
+    assert ledger.verify_log("t")["size"] == 200

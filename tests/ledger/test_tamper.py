@@ -1,0 +1,170 @@
+"""Tampering with stored entries: refused by the database, and detected by verify-log when forced."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+
+from ledger.db import WRITE
+from ledger.errors import ChainError
+from ledger.service import Ledger, NewEntry
+from ledger.settings import Settings
+from ledger.tree import stored_hash_count
+from tests.conftest import TEST_MASTER_KEY
+from verification.entry import LogVerifier
+
+SIZE = 12
+
+
+@pytest.fixture
+def filled(ledger: Ledger) -> Ledger:
+    ledger.create_tenant("t")
+    ledger.append_batch("t", [
+        NewEntry(kind="interaction", channel="email", case=f"case-{i % 3}", subject_ref=f"c{i % 4}",
+                 content=f"message {i}".encode())
+        for i in range(SIZE)
+    ])
+    ledger.verify_log("t")
+    return ledger
+
+
+def _run(ledger: Ledger, *statements: str, **params: object) -> None:
+    with ledger.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+        for statement in statements:
+            conn.execute(text(statement), params)
+
+
+def _drop_triggers(ledger: Ledger) -> None:
+    if ledger.engine.dialect.name == "sqlite":
+        _run(ledger, *(f"DROP TRIGGER {t}_no_{a}" for t in ("entries", "nodes", "checkpoints")
+                       for a in ("update", "delete")))
+    else:
+        _run(ledger, *(f"DROP TRIGGER {t}_append_only ON {t}" for t in ("entries", "nodes", "checkpoints")))
+
+
+def _fetch(conn: Connection, seq: int) -> dict[str, object]:
+    return dict(conn.execute(text("SELECT * FROM entries WHERE seq = :s"), {"s": seq}).mappings().one())
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE entries SET kind = 'document' WHERE seq = 3",
+    "UPDATE entries SET header = header WHERE seq = 3",
+    "DELETE FROM entries WHERE seq = 11",
+    "DELETE FROM entries",
+    "UPDATE nodes SET hash = hash",
+    "DELETE FROM checkpoints",
+])
+def test_database_refuses_update_and_delete(filled: Ledger, statement: str) -> None:
+    filled.checkpoint("t")
+    with pytest.raises(DBAPIError, match="append-only"):
+        _run(filled, statement)
+    assert filled.verify_log("t")["size"] == SIZE
+
+
+@pytest.mark.postgres
+def test_postgres_refuses_truncate(tmp_path: Path, pg_url: str) -> None:
+    """SQLite has no TRUNCATE; on PostgreSQL it would bypass row triggers, so it has its own."""
+    settings = Settings(data_dir=tmp_path, database_url=pg_url, master_key=TEST_MASTER_KEY)
+    Ledger.initialise(settings)
+    ledger = Ledger.open(settings)
+    try:
+        ledger.create_tenant("t")
+        ledger.append("t", NewEntry(kind="interaction"))
+        for table in ("entries", "nodes", "checkpoints"):
+            with pytest.raises(DBAPIError, match="append-only"):
+                _run(ledger, f"TRUNCATE {table} CASCADE")
+        assert ledger.verify_log("t")["size"] == 1
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("column", ["header", "entry_hash", "envelope"])
+@pytest.mark.parametrize("seq", [0, 5, SIZE - 1])
+def test_changing_any_stored_byte_is_detected(filled: Ledger, column: str, seq: int) -> None:
+    _drop_triggers(filled)
+    with filled.engine.connect() as conn:
+        value = bytearray(_fetch(conn, seq)[column])  # type: ignore[arg-type]
+    for position in (0, len(value) // 2, len(value) - 1):
+        tampered = bytearray(value)
+        tampered[position] ^= 0x01
+        _run(filled, f"UPDATE entries SET {column} = :v WHERE seq = :s", v=bytes(tampered), s=seq)
+        with pytest.raises(ChainError) as caught:
+            filled.verify_log("t")
+        assert caught.value.seq == seq, caught.value.message
+    _run(filled, f"UPDATE entries SET {column} = :v WHERE seq = :s", v=bytes(value), s=seq)
+    assert filled.verify_log("t")["size"] == SIZE
+
+
+@pytest.mark.parametrize("column,value", [("kind", "document"), ("case_id", "case-9"), ("subject", None)])
+def test_changing_a_denormalised_column_is_detected(filled: Ledger, column: str, value: object) -> None:
+    _drop_triggers(filled)
+    _run(filled, f"UPDATE entries SET {column} = :v WHERE seq = 4", v=value)
+    with pytest.raises(ChainError) as caught:
+        filled.verify_log("t")
+    assert caught.value.seq == 4
+
+
+def test_changing_a_stored_tree_node_is_detected(filled: Ledger) -> None:
+    _drop_triggers(filled)
+    _run(filled, "UPDATE nodes SET hash = :h WHERE idx = 9", h=b"\x00" * 32)
+    with pytest.raises(ChainError, match="node 9"):
+        filled.verify_log("t")
+
+
+def test_deleting_an_entry_is_detected(filled: Ledger) -> None:
+    _drop_triggers(filled)
+    _run(filled, "DELETE FROM entries WHERE seq = 6")
+    with pytest.raises(ChainError) as caught:
+        filled.verify_log("t")
+    assert caught.value.seq == 6
+
+
+def test_swapping_two_entries_is_detected(filled: Ledger) -> None:
+    _drop_triggers(filled)
+    with filled.engine.connect() as conn:
+        a, b = _fetch(conn, 2), _fetch(conn, 7)
+    columns = ("entry_id", "kind", "case_id", "subject", "key_id", "header", "entry_hash", "envelope")
+    _run(filled, "UPDATE entries SET entry_id = 'x' WHERE seq = 2")
+    for target, source in ((7, a), (2, b)):
+        assignments = ", ".join(f"{c} = :{c}" for c in columns)
+        _run(filled, f"UPDATE entries SET {assignments} WHERE seq = :seq",
+             seq=target, **{c: source[c] for c in columns})
+    with pytest.raises(ChainError) as caught:
+        filled.verify_log("t")
+    assert caught.value.seq == 2
+
+
+def test_truncating_the_tail_is_detected(filled: Ledger) -> None:
+    _drop_triggers(filled)
+    _run(filled, "DELETE FROM entries WHERE seq >= 9")
+    with pytest.raises(ChainError) as caught:
+        filled.verify_log("t")
+    assert caught.value.seq == 9
+
+
+def test_a_consistent_rollback_is_detected_against_a_saved_checkpoint(filled: Ledger) -> None:
+    """The attacker truncates entries, nodes and the head coherently; only the checkpoint remembers."""
+    filled.checkpoint("t")
+    _drop_triggers(filled)
+    with filled.engine.connect() as conn:
+        head_hash = conn.execute(text("SELECT entry_hash FROM entries WHERE seq = 7")).scalar_one()
+        head_time = conn.execute(text("SELECT header FROM entries WHERE seq = 7")).scalar_one()
+    verifier = LogVerifier("caseledger.local/t")
+    with filled.engine.connect() as conn:
+        for seq in range(8):
+            verifier.add(bytes(conn.execute(text("SELECT header FROM entries WHERE seq = :s"), {"s": seq}).scalar_one()))
+    peaks = b"".join(verifier._peaks)
+    _run(filled, "DELETE FROM entries WHERE seq >= 8", "DELETE FROM nodes WHERE idx >= :n",
+         "UPDATE logs SET size = 8, head_hash = :h, head_time = :t, peaks = :p",
+         n=stored_hash_count(8), h=bytes(head_hash).hex(), t=json.loads(head_time)["time"], p=peaks)
+    with pytest.raises(ChainError, match="rolled back") as caught:
+        filled.verify_log("t")
+    assert caught.value.seq == 8
+    # and without the saved checkpoint the shortened log would look fine: the checkpoint is what catches it
+    _run(filled, "DELETE FROM checkpoints")
+    assert filled.verify_log("t")["size"] == 8

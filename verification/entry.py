@@ -1,0 +1,180 @@
+"""Entry headers (DESIGN §2): canonical bytes, entry hashes and the two hash chains.
+
+An entry hash is SHA-256(0x00 ‖ JCS(header)), the RFC 9162 leaf hash of the RFC 8785 bytes, so the
+chain link and the Merkle leaf are one value. `LogVerifier` checks a whole log in one streaming pass
+with memory bounded by the number of open cases, not by the log size.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import rfc8785
+
+from verification.errors import ChainError, FormatError
+from verification.merkle import EMPTY_ROOT, append_leaf, leaf_hash, root_from_peaks
+
+__all__ = [
+    "CHANNELS",
+    "HEADER_FIELDS",
+    "HEADER_VERSION",
+    "ZERO_HASH",
+    "LogVerifier",
+    "canonical_json",
+    "entry_hash",
+    "parse_header",
+]
+
+HEADER_VERSION = 1
+ZERO_HASH = "0" * 64
+HEADER_FIELDS = frozenset(
+    {"v", "log", "seq", "id", "time", "kind", "actor", "case", "case_prev", "channel", "subject", "key",
+     "ct", "commit", "meta", "prev"}
+)
+CHANNELS = frozenset({"phone", "email", "chat", "sms", "social", "video", "in_person", "api"})
+
+_MAX_SAFE_INT = 2**53 - 1
+_HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\Z")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+_OPTIONAL_STR = ("case", "channel", "subject", "key")
+_OPTIONAL_HEX = ("case_prev", "ct", "commit")
+
+
+def _is_plain(value: Any) -> bool:
+    """True when `json.dumps` (sorted, compact, raw UTF-8) is byte-identical to RFC 8785.
+
+    That holds for strings, safe integers, booleans, null and containers of them with ASCII keys:
+    JCS differs from it only for floats (ECMAScript number form) and for key order beyond the BMP.
+    """
+    if value is None or isinstance(value, str):
+        return True
+    if isinstance(value, int):
+        return -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and k.isascii() and _is_plain(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_is_plain(v) for v in value)
+    return False
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 (JCS) bytes of `value`; a fast path for the plain values headers hold."""
+    if _is_plain(value):
+        try:
+            return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        except UnicodeEncodeError as exc:  # a lone surrogate: not representable in I-JSON
+            raise FormatError("value contains a lone surrogate and has no canonical form") from exc
+    try:
+        return rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, ValueError, TypeError) as exc:
+        raise FormatError(f"value has no RFC 8785 canonical form: {exc}") from exc
+
+
+def entry_hash(header: Mapping[str, Any]) -> bytes:
+    """SHA-256(0x00 ‖ JCS(header)) — the entry's chain link and Merkle leaf."""
+    return leaf_hash(canonical_json(dict(header)))
+
+
+def parse_header(data: bytes, *, seq: int | None = None) -> dict[str, Any]:
+    """Parse header bytes and check they are a well-formed, canonical version-1 header.
+
+    Raises `ChainError` (carrying `seq`, when known) for anything malformed: a header whose bytes
+    are not their own canonical form would hash differently in other implementations.
+    """
+    try:
+        header = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ChainError(f"entry {seq}: header is not valid JSON", seq=seq) from exc
+    if not isinstance(header, dict):
+        raise ChainError(f"entry {seq}: header is not a JSON object", seq=seq)
+    where = f"entry {header.get('seq', seq)}"
+    seq = header.get("seq", seq) if isinstance(header.get("seq"), int) else seq
+    if set(header) != HEADER_FIELDS:
+        missing = sorted(HEADER_FIELDS - set(header))
+        extra = sorted(set(header) - HEADER_FIELDS)
+        raise ChainError(f"{where}: header fields wrong (missing {missing}, unknown {extra})", seq=seq)
+    if header["v"] != HEADER_VERSION:
+        raise ChainError(f"{where}: unsupported header version {header['v']!r}", seq=seq)
+    if not isinstance(header["seq"], int) or isinstance(header["seq"], bool) or header["seq"] < 0:
+        raise ChainError(f"{where}: seq is not a non-negative integer", seq=seq)
+    for name in ("log", "kind", "actor"):
+        if not isinstance(header[name], str) or not header[name]:
+            raise ChainError(f"{where}: {name} must be a non-empty string", seq=seq)
+    if not isinstance(header["id"], str) or not _UUID.match(header["id"]):
+        raise ChainError(f"{where}: id is not a lowercase UUID", seq=seq)
+    if not isinstance(header["time"], str) or not _TIME.match(header["time"]):
+        raise ChainError(f"{where}: time is not RFC 3339 UTC with microseconds", seq=seq)
+    for name in _OPTIONAL_STR:
+        if header[name] is not None and not isinstance(header[name], str):
+            raise ChainError(f"{where}: {name} must be a string or null", seq=seq)
+    for name in (*_OPTIONAL_HEX, "prev"):
+        value = header[name]
+        if (value is not None or name == "prev") and not (isinstance(value, str) and _HEX64.match(value)):
+            raise ChainError(f"{where}: {name} is not a lowercase hex SHA-256", seq=seq)
+    if header["channel"] is not None and header["channel"] not in CHANNELS:
+        raise ChainError(f"{where}: unknown channel {header['channel']!r}", seq=seq)
+    if not isinstance(header["meta"], dict):
+        raise ChainError(f"{where}: meta must be an object", seq=seq)
+    try:
+        canonical = canonical_json(header)
+    except FormatError as exc:
+        raise ChainError(f"{where}: {exc}", seq=seq) from exc
+    if canonical != data:
+        raise ChainError(f"{where}: header bytes are not RFC 8785 canonical", seq=seq)
+    return header
+
+
+class LogVerifier:
+    """Streams a log's entries in order and checks every rule of DESIGN §2 and §3.
+
+    Feed it each entry's stored header bytes (and stored hash, when there is one) with `add`; it
+    raises `ChainError` naming the first bad seq. It keeps the Merkle peaks, so `root` is the RFC 9162
+    root of what it has seen, and `add` returns the subtree hashes each leaf completes, in the order
+    the tlog storage layout writes them, so a caller can compare a stored tree as it goes.
+    """
+
+    def __init__(self, origin: str) -> None:
+        self.origin = origin
+        self.size = 0
+        self.last_hash = ZERO_HASH
+        self.last_time = ""
+        self._peaks: list[bytes] = []
+        self._case_heads: dict[str, str] = {}
+
+    @property
+    def root(self) -> bytes:
+        return root_from_peaks(self._peaks) if self._peaks else EMPTY_ROOT
+
+    def add(self, header_bytes: bytes, stored_hash: bytes | None = None) -> list[bytes]:
+        seq = self.size
+        header = parse_header(header_bytes, seq=seq)
+        if header["seq"] != seq:
+            raise ChainError(f"entry {seq}: header says seq {header['seq']} (gap, swap or reorder)", seq=seq)
+        if header["log"] != self.origin:
+            raise ChainError(f"entry {seq}: belongs to log {header['log']!r}, not {self.origin!r}", seq=seq)
+        if header["prev"] != self.last_hash:
+            raise ChainError(f"entry {seq}: prev does not link to entry {seq - 1}", seq=seq)
+        case = header["case"]
+        expected_case_prev = self._case_heads.get(case) if case is not None else None
+        if header["case_prev"] != expected_case_prev:
+            raise ChainError(f"entry {seq}: case_prev does not link to the case's previous entry", seq=seq)
+        if header["time"] < self.last_time:
+            raise ChainError(f"entry {seq}: time goes backwards", seq=seq)
+        digest = leaf_hash(header_bytes)
+        if stored_hash is not None and stored_hash != digest:
+            raise ChainError(
+                f"entry {seq}: stored entry hash does not match its header",
+                seq=seq, expected=stored_hash.hex(), computed=digest.hex(),
+            )
+        hex_digest = digest.hex()
+        if case is not None:
+            self._case_heads[case] = hex_digest
+        self.last_hash = hex_digest
+        self.last_time = header["time"]
+        completed = append_leaf(self._peaks, seq, digest)
+        self.size = seq + 1
+        return completed

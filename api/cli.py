@@ -150,24 +150,19 @@ def append(
             emit(led.append(tenant, entry).as_dict())
             return
         batch: list[NewEntry] = []
-        lines: list[int] = []
 
         def flush() -> None:
-            try:
-                receipts = led.append_batch(tenant, batch)
-            except InvalidInput as exc:
-                index = exc.message.split(":", 1)[0].removeprefix("entry ")
-                line = lines[int(index)] if index.isdigit() else lines[0]
-                raise InvalidInput(f"line {line}: {exc.message.split(': ', 1)[-1]}", line=line) from None
-            for receipt in receipts:
+            for receipt in led.append_batch(tenant, batch):
                 emit(receipt.as_dict())
             batch.clear()
-            lines.clear()
 
         try:
             for number, entry in _jsonl_entries(_read_input(jsonl)):
+                try:
+                    led.check(entry)
+                except InvalidInput as exc:
+                    raise InvalidInput(f"line {number}: {exc.message}", line=number) from None
                 batch.append(entry)
-                lines.append(number)
                 if len(batch) >= led.settings.batch_size:
                     flush()
         except InvalidInput:

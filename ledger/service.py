@@ -348,12 +348,13 @@ class Ledger:
         if not entries:
             return []
         for index, entry in enumerate(entries):
-            self._check(entry, index if len(entries) > 1 else None)
+            self.check(entry, index if len(entries) > 1 else None)
         context = self._tenant(tenant)
         prepared = [self._prepare(context, entry) for entry in entries]
         return self._committer.submit(context.log_id, prepared)
 
-    def _check(self, entry: NewEntry, index: int | None) -> None:
+    def check(self, entry: NewEntry, index: int | None = None) -> None:
+        """Raise `InvalidInput` if `entry` cannot be appended; `index` names it within a batch."""
         where = "" if index is None else f"entry {index}: "
         if entry.kind not in KINDS:
             raise InvalidInput(f"{where}unknown kind {entry.kind!r}; one of {', '.join(sorted(KINDS))}")

@@ -89,6 +89,11 @@ def _has_control(text: str) -> bool:
     return any(c < " " and c != "\n" for c in text)
 
 
+def _is_line(text: str) -> bool:
+    """One line of note text: no newline, no other control character."""
+    return "\n" not in text and not _has_control(text)
+
+
 def _utf8(text: str, what: str) -> bytes:
     try:
         return text.encode("utf-8")
@@ -104,7 +109,7 @@ class Checkpoint:
     """A log's signed statement of its size and RFC 9162 root (c2sp.org/tlog-checkpoint).
 
     Construction checks the fields so that :meth:`body` always yields a parseable body:
-    ``ValueError`` for an empty origin or one with control characters, a size outside
+    ``ValueError`` for an empty origin or one with newlines or control characters, a size outside
     [0, 2^63), a root that is not 32 bytes, or an empty/multi-line extension.
     """
 
@@ -114,14 +119,14 @@ class Checkpoint:
     extensions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.origin or _has_control(self.origin):
+        if not self.origin or not _is_line(self.origin):
             raise ValueError(f"invalid checkpoint origin {self.origin!r}")
         if type(self.size) is not int or not 0 <= self.size <= _MAX_TREE_SIZE:
             raise ValueError(f"invalid tree size {self.size!r}")
         if not isinstance(self.root, bytes) or len(self.root) != _ROOT_SIZE:
             raise ValueError(f"a checkpoint root is {_ROOT_SIZE} bytes")
         for line in self.extensions:
-            if not line or _has_control(line):
+            if not line or not _is_line(line):
                 raise ValueError(f"invalid extension line {line!r}")
 
     def body(self) -> str:
@@ -192,6 +197,8 @@ def verifier_key(name: str, public_key: Ed25519PublicKey) -> str:
 
 def parse_verifier_key(vkey: str) -> NoteVerifier:
     """Parse ``<name>+<8 hex key id>+<base64(0x01 ‖ 32-byte key)>`` and check the key id.
+
+    Like Go's ``note.NewVerifier``, upper-case hex is accepted; :func:`verifier_key` writes lower case.
 
     Raises :class:`FormatError` for anything malformed, another algorithm, or a key id that is
     not the one the name and key produce.

@@ -62,9 +62,10 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 
 
 def _check_hash(what: str, value: bytes) -> None:
-    if not isinstance(value, bytes) or len(value) != HASH_SIZE:
-        got = len(value) if isinstance(value, bytes | bytearray) else type(value).__name__
-        raise ProofError(f"{what} must be {HASH_SIZE} bytes, got {got}")
+    if not isinstance(value, bytes):
+        raise ProofError(f"{what} must be bytes, got {type(value).__name__}")
+    if len(value) != HASH_SIZE:
+        raise ProofError(f"{what} must be {HASH_SIZE} bytes, got {len(value)}")
 
 
 def _check_hashes(what: str, values: Sequence[bytes]) -> None:

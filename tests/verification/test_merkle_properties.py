@@ -380,9 +380,7 @@ def test_range_mutations_fail() -> None:
                             [*hs[:i], h[:-1], *hs[i + 1 :]],  # short hash
                         ):
                             parts = {"leaves": run, "left": left, "right": right, name: changed}
-                            bad.append(
-                                (start, end, size, parts["leaves"], parts["left"], parts["right"], rt)
-                            )
+                            bad.append((start, end, size, parts["leaves"], parts["left"], parts["right"], rt))
                     if name != "leaves":  # an added leaf is a different range, covered below
                         parts = {"leaves": run, "left": left, "right": right, name: [*hs, OTHER]}
                         bad.append((start, end, size, parts["leaves"], parts["left"], parts["right"], rt))
@@ -441,7 +439,9 @@ def test_random_inclusion(data: st.DataObject) -> None:
         i = data.draw(st.integers(0, len(proof) - 1))
         bit = data.draw(st.integers(0, 8 * HASH_SIZE - 1))
         with pytest.raises(ProofError):
-            verify_inclusion(index, size, leaves()[index], [*proof[:i], flip(proof[i], bit), *proof[i + 1 :]], rt)
+            verify_inclusion(
+                index, size, leaves()[index], [*proof[:i], flip(proof[i], bit), *proof[i + 1 :]], rt
+            )
     other = data.draw(st.integers(0, size - 1))
     if other != index:
         with pytest.raises(ProofError):

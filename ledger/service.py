@@ -497,10 +497,10 @@ class Ledger:
             current = self._size(conn, context)
             second = current if second is None else second
             self._check_size(second, current, "second")
-            if not 0 <= first <= second:
-                raise InvalidInput("consistency needs 0 <= first <= second")
+            if not 1 <= first <= second:
+                raise InvalidInput("a consistency proof needs 1 <= first <= second (RFC 9162 §2.1.4)")
             read_hashes = self._reader(conn, context)
-            proof = consistency_proof(first, second, read_hashes) if first else []
+            proof = consistency_proof(first, second, read_hashes)
             first_root, second_root = tree_hash(first, read_hashes), tree_hash(second, read_hashes)
         return {"log": context.origin, "first": first, "second": second, "first_root": first_root.hex(),
                 "second_root": second_root.hex(), "proof": [p.hex() for p in proof]}

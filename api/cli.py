@@ -258,7 +258,8 @@ def main() -> None:
         sys.stderr.write(f"caseledger: {' '.join(str(exc).split())}\n")
         sys.exit(1)
     except SQLAlchemyError as exc:
-        reason = str(exc.orig if getattr(exc, "orig", None) is not None else exc).strip().splitlines()[0]
+        origin = getattr(exc, "orig", None)
+        reason = str(origin if origin is not None else exc).strip().splitlines()[0]
         sys.stderr.write(f"caseledger: database error: {reason}\n")
         sys.exit(1)
     except KeyboardInterrupt:

@@ -65,9 +65,8 @@ def _alembic_config(connection: Connection) -> Config:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest migration (idempotent)."""
-    with engine.connect().execution_options(**WRITE) as connection:
-        with connection.begin():
-            command.upgrade(_alembic_config(connection), "head")
+    with engine.connect().execution_options(**WRITE) as connection, connection.begin():
+        command.upgrade(_alembic_config(connection), "head")
 
 
 def schema_is_current(engine: Engine) -> bool:

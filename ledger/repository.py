@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.engine import Connection, Row
 
 from ledger.db import is_sqlite
@@ -13,9 +13,11 @@ from ledger.models import Checkpoint, DataKey, Entry, Log, Node, Subject, Tenant
 
 __all__ = [
     "case_heads",
+    "current_data_key",
     "delete_subject",
     "destroy_data_keys",
     "find_subject",
+    "get_data_key",
     "get_log",
     "get_log_for_update",
     "get_tenant",
@@ -26,24 +28,25 @@ __all__ = [
     "insert_nodes",
     "insert_subject",
     "insert_tenant",
-    "current_data_key",
-    "get_data_key",
-    "latest_checkpoint",
     "iter_entries",
     "iter_nodes",
+    "latest_checkpoint",
     "list_checkpoints",
     "read_entry",
     "read_nodes",
     "set_log_head",
 ]
 
-_T = Tenant.__table__
-_L = Log.__table__
-_E = Entry.__table__
-_N = Node.__table__
-_C = Checkpoint.__table__
-_S = Subject.__table__
-_K = DataKey.__table__
+#: a result row of any shape (SQLAlchemy 2.1 types rows by their column tuple)
+Record = Row[*tuple[Any, ...]]
+
+_T = cast(Table, Tenant.__table__)
+_L = cast(Table, Log.__table__)
+_E = cast(Table, Entry.__table__)
+_N = cast(Table, Node.__table__)
+_C = cast(Table, Checkpoint.__table__)
+_S = cast(Table, Subject.__table__)
+_K = cast(Table, DataKey.__table__)
 
 
 def insert_tenant(conn: Connection, name: str, created_at: str, wrapped_key: bytes) -> int:
@@ -62,7 +65,7 @@ def insert_log(conn: Connection, tenant_id: int, origin: str, signing_key_wrappe
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
-def get_tenant(conn: Connection, name: str) -> Row[Any] | None:
+def get_tenant(conn: Connection, name: str) -> Record | None:
     query = (
         select(_T.c.id, _T.c.name, _T.c.wrapped_key, _L.c.id.label("log_id"), _L.c.origin,
                _L.c.signing_key_wrapped, _L.c.public_key)
@@ -72,11 +75,11 @@ def get_tenant(conn: Connection, name: str) -> Row[Any] | None:
     return conn.execute(query).first()
 
 
-def get_log(conn: Connection, log_id: int) -> Row[Any]:
+def get_log(conn: Connection, log_id: int) -> Record:
     return conn.execute(select(_L).where(_L.c.id == log_id)).one()
 
 
-def get_log_for_update(conn: Connection, log_id: int) -> Row[Any]:
+def get_log_for_update(conn: Connection, log_id: int) -> Record:
     """The log head, locked until the transaction ends: the per-log sequencing lock.
 
     On SQLite the write transaction began with BEGIN IMMEDIATE, which already holds the database
@@ -123,11 +126,11 @@ def insert_nodes(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(insert(_N), rows)
 
 
-def read_entry(conn: Connection, log_id: int, seq: int) -> Row[Any] | None:
+def read_entry(conn: Connection, log_id: int, seq: int) -> Record | None:
     return conn.execute(select(_E).where(_E.c.log_id == log_id, _E.c.seq == seq)).first()
 
 
-def iter_entries(conn: Connection, log_id: int, start: int = 0, chunk: int = 5000) -> Iterator[Row[Any]]:
+def iter_entries(conn: Connection, log_id: int, start: int = 0, chunk: int = 5000) -> Iterator[Record]:
     """All entries from `start` in seq order, fetched in keyset pages so memory stays flat."""
     while True:
         rows = conn.execute(
@@ -139,7 +142,7 @@ def iter_entries(conn: Connection, log_id: int, start: int = 0, chunk: int = 500
         start = rows[-1].seq + 1
 
 
-def iter_nodes(conn: Connection, log_id: int, chunk: int = 10000) -> Iterator[Row[Any]]:
+def iter_nodes(conn: Connection, log_id: int, chunk: int = 10000) -> Iterator[Record]:
     start = 0
     while True:
         rows = conn.execute(
@@ -166,11 +169,11 @@ def insert_checkpoint(conn: Connection, log_id: int, size: int, root: bytes, not
         conn.execute(insert(_C).values(log_id=log_id, size=size, root=root, note=note, created_at=created_at))
 
 
-def list_checkpoints(conn: Connection, log_id: int) -> list[Row[Any]]:
+def list_checkpoints(conn: Connection, log_id: int) -> list[Record]:
     return list(conn.execute(select(_C).where(_C.c.log_id == log_id).order_by(_C.c.size)).all())
 
 
-def latest_checkpoint(conn: Connection, log_id: int, max_size: int | None = None) -> Row[Any] | None:
+def latest_checkpoint(conn: Connection, log_id: int, max_size: int | None = None) -> Record | None:
     query = select(_C).where(_C.c.log_id == log_id)
     if max_size is not None:
         query = query.where(_C.c.size <= max_size)
@@ -193,7 +196,7 @@ def delete_subject(conn: Connection, tenant_id: int, ref_mac: bytes) -> str | No
     return handle
 
 
-def current_data_key(conn: Connection, tenant_id: int, subject: str) -> Row[Any] | None:
+def current_data_key(conn: Connection, tenant_id: int, subject: str) -> Record | None:
     """Newest version of a subject's data key (possibly destroyed: then `wrapped` is NULL)."""
     return conn.execute(
         select(_K).where(_K.c.tenant_id == tenant_id, _K.c.subject == subject)
@@ -201,7 +204,7 @@ def current_data_key(conn: Connection, tenant_id: int, subject: str) -> Row[Any]
     ).first()
 
 
-def get_data_key(conn: Connection, tenant_id: int, key_id: str) -> Row[Any] | None:
+def get_data_key(conn: Connection, tenant_id: int, key_id: str) -> Record | None:
     return conn.execute(select(_K).where(_K.c.tenant_id == tenant_id, _K.c.key_id == key_id)).first()
 
 

@@ -28,7 +28,6 @@ from ledger.db import WRITE, make_engine, migrate, schema_is_current
 from ledger.envelope import content_aad, open_envelope, seal, wrap_aad
 from ledger.errors import ConfigurationError, Conflict, DecryptionError, InvalidInput, NotFound, TooLarge
 from ledger.groupcommit import GroupCommitter
-from ledger.logcheck import verify_stored_log
 from ledger.keys import (
     MasterKey,
     load_master_key,
@@ -38,6 +37,7 @@ from ledger.keys import (
     unwrap_signing_key,
     wrap_signing_key,
 )
+from ledger.logcheck import verify_stored_log
 from ledger.settings import Settings
 from ledger.tree import consistency_proof, inclusion_proof, range_proof, stored_hash_index, tree_hash
 from verification.checkpoint import Checkpoint, sign_checkpoint, verifier_key

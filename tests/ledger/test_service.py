@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import threading
 
@@ -44,7 +45,7 @@ def test_append_builds_both_chains_and_the_tree(ledger: Ledger) -> None:
     assert [r.seq for r in receipts] == [0, 1, 2, 3]
     headers = [r.header for r in receipts]
     assert headers[0]["prev"] == ZERO_HASH
-    for before, after in zip(receipts, receipts[1:], strict=False):
+    for before, after in itertools.pairwise(receipts):
         assert after.header["prev"] == before.entry_hash
     assert headers[0]["case_prev"] is None and headers[1]["case_prev"] is None
     assert headers[2]["case_prev"] == receipts[0].entry_hash

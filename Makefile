@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 install: $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/caseledger dev-serve
+	$(VENV)/bin/caseledger serve --demo
 
 test: $(STAMP)
 	CASELEDGER_TEST_PG=$(PG_URL) $(PY) -m pytest -n 2 -q

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +19,8 @@ from typing import Annotated, Any, NoReturn
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from ledger.errors import ConfigurationError, FormatError, InvalidInput, LedgerError
+from api.auth import ROLES, TokenIssuer, load_jwt_key
+from ledger.errors import ConfigurationError, Conflict, FormatError, InvalidInput, LedgerError
 from ledger.service import Ledger, NewEntry
 from ledger.settings import Settings
 from verification.receipt import verify_document
@@ -75,7 +78,12 @@ def init(
     """Create the data directory, a migrated database and development keys."""
     if data_dir is not None:
         _state["data_dir"] = data_dir
-    emit(Ledger.initialise(_settings()))
+    settings = _settings()
+    made = Ledger.initialise(settings)
+    existed = settings.jwt_key_path.exists()
+    if load_jwt_key(settings, create=True) is not None and not existed:
+        made["jwt_key_file"] = str(settings.jwt_key_path.resolve())
+    emit(made)
 
 
 @tenant_app.command("create")
@@ -249,6 +257,71 @@ def verify(
     if not isinstance(document, dict):
         raise FormatError(f"{file} is not a JSON object")
     emit(verify_document(document, vkey))
+
+
+def _issuer(settings: Settings) -> TokenIssuer:
+    key = load_jwt_key(settings)
+    if key is None:
+        raise ConfigurationError(f"no token signing key at {settings.jwt_key_path}: run `caseledger init`")
+    return TokenIssuer(key, settings)
+
+
+@app.command()
+def token(
+    tenant: TenantOpt,
+    role: Annotated[str, typer.Option(help="agent, supervisor, auditor, admin or client")],
+    sub: Annotated[str, typer.Option(help="pseudonymous user id")],
+    ttl: Annotated[int | None, typer.Option(min=1, help="lifetime in seconds")] = None,
+    perm: Annotated[list[str] | None, typer.Option(help="extra permission, e.g. content (auditors)")] = None,
+) -> None:
+    """Print a bearer token from the built-in issuer."""
+    sys.stdout.write(_issuer(_settings()).issue(tenant, role, sub, ttl, perm or ()) + "\n")
+
+
+def _prepare_demo(settings: Settings, base: str) -> None:
+    Ledger.initialise(settings)
+    load_jwt_key(settings, create=True)
+    opened = Ledger.open(settings)
+    try:
+        try:
+            opened.create_tenant("demo")
+        except Conflict:
+            pass
+    finally:
+        opened.close()
+    issuer = _issuer(settings)
+    lines = [f"caseledger is serving the tenant 'demo' at {base}", f"  API docs: {base}/docs", "  tokens (24 h):"]
+    for role in ROLES:
+        perms = ("content",) if role == "auditor" else ()
+        lines.append(f"    {role:<10} {issuer.issue('demo', role, f'demo-{role}', 86400, perms)}")
+    lines.append(f"  try: curl -H 'Authorization: Bearer <agent token>' {base}/v1/log")
+    print("\n".join(lines), flush=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="uvicorn worker processes")] = 1,
+    demo: Annotated[bool, typer.Option(help="initialise, create tenant 'demo' and print tokens first")] = False,
+) -> None:
+    """Serve the HTTP API under uvicorn (several workers may share one PostgreSQL database)."""
+    import uvicorn
+
+    settings = _settings()
+    if _state.get("data_dir") is not None:
+        os.environ["CASELEDGER_DATA_DIR"] = str(_state["data_dir"])
+    if demo:
+        _prepare_demo(settings, f"http://{host}:{port}")
+    else:
+        settings.check_production()
+    if workers > 1:
+        metrics_dir = settings.data_dir / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    uvicorn.run("api.app:create_app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", timeout_keep_alive=5, limit_concurrency=1000, timeout_graceful_shutdown=10)
 
 
 def main() -> None:

@@ -14,7 +14,9 @@ from ledger.models import Checkpoint, DataKey, Entry, Log, Node, Subject, Tenant
 __all__ = [
     "case_heads",
     "current_data_key",
+    "case_entries",
     "delete_subject",
+    "entries_page",
     "destroy_data_keys",
     "find_subject",
     "get_data_key",
@@ -128,6 +130,19 @@ def insert_nodes(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
 def read_entry(conn: Connection, log_id: int, seq: int) -> Record | None:
     return conn.execute(select(_E).where(_E.c.log_id == log_id, _E.c.seq == seq)).first()
+
+
+def entries_page(conn: Connection, log_id: int, start: int, limit: int) -> list[Record]:
+    return list(conn.execute(
+        select(_E.c.seq, _E.c.entry_hash, _E.c.header).where(_E.c.log_id == log_id, _E.c.seq >= start)
+        .order_by(_E.c.seq).limit(limit)
+    ).all())
+
+
+def case_entries(conn: Connection, log_id: int, case: str) -> list[Record]:
+    return list(conn.execute(
+        select(_E).where(_E.c.log_id == log_id, _E.c.case_id == case).order_by(_E.c.seq)
+    ).all())
 
 
 def iter_entries(conn: Connection, log_id: int, start: int = 0, chunk: int = 5000) -> Iterator[Record]:

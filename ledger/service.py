@@ -49,7 +49,9 @@ __all__ = ["KINDS", "Ledger", "NewEntry", "ReadEntry", "Receipt", "TenantInfo", 
 KINDS = frozenset({"interaction", "document", "share", "access", "policy", "erasure", "key", "anchor"})
 _TENANT = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
 _ACTOR = re.compile(r"(user|service):[A-Za-z0-9._@:-]{1,120}\Z")
-_CASE = re.compile(r"[A-Za-z0-9._:/-]{1,128}\Z")
+_CASE = re.compile(r"[A-Za-z0-9._:-]{1,128}\Z")
+#: entries one range proof may cover (its entry hashes travel with it)
+MAX_RANGE = 100_000
 _SALT_SIZE = 32
 _NO_SUBJECT = ""
 
@@ -153,6 +155,8 @@ class Ledger:
         self._data_keys: dict[str, bytes] = {}
         self._current_keys: dict[tuple[int, str], str] = {}
         self._committer: GroupCommitter[_Prepared, Receipt] = GroupCommitter(self._write)
+        #: entries appended by this process (metrics)
+        self.appended_entries = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -361,7 +365,7 @@ class Ledger:
         if entry.channel is not None and entry.channel not in CHANNELS:
             raise InvalidInput(f"{where}unknown channel {entry.channel!r}; one of {', '.join(sorted(CHANNELS))}")
         if entry.case is not None and not _CASE.match(entry.case):
-            raise InvalidInput(f"{where}case id must be 1-128 of letters, digits and . _ : / -")
+            raise InvalidInput(f"{where}case id must be 1-128 of letters, digits and . _ : -")
         if not _ACTOR.match(entry.actor):
             raise InvalidInput(f"{where}actor must look like user:ID or service:ID")
         if entry.content is not None and len(entry.content) > self.settings.max_content_bytes:
@@ -425,27 +429,52 @@ class Ledger:
             repo.insert_entries(conn, entry_rows)
             repo.insert_nodes(conn, node_rows)
             repo.set_log_head(conn, log_id, size, prev, now, b"".join(peaks))
+        self.appended_entries += len(receipts)
         return receipts
+
+    @property
+    def append_transactions(self) -> int:
+        """Append transactions committed by this process; fewer than appends when grouped."""
+        return self._committer.commits
 
     # ------------------------------------------------------------------ reading
 
-    def read(self, tenant: str, seq: int) -> ReadEntry:
+    def read(self, tenant: str, seq: int, *, decrypt: bool = True) -> ReadEntry:
+        """An entry's header, and its decrypted content when `decrypt` (None once erased)."""
         context = self._tenant(tenant)
         with self._read() as conn:
             row = repo.read_entry(conn, context.log_id, seq)
         if row is None:
             raise NotFound(f"log {context.origin} has no entry {seq}", seq=seq)
+        return self._open(context, row, decrypt)
+
+    def read_case(self, tenant: str, case: str, *, decrypt: bool = True) -> list[tuple[int, ReadEntry]]:
+        """Every entry of a case, across channels, in log order."""
+        context = self._tenant(tenant)
+        with self._read() as conn:
+            rows = repo.case_entries(conn, context.log_id, case)
+        return [(int(row.seq), self._open(context, row, decrypt)) for row in rows]
+
+    def _open(self, context: _TenantContext, row: Any, decrypt: bool) -> ReadEntry:
         header = canonical_header(bytes(row.header))
-        if row.envelope is None:
-            return ReadEntry(header, bytes(row.entry_hash).hex(), None, None, False)
+        digest = bytes(row.entry_hash).hex()
+        if row.envelope is None or not decrypt:
+            return ReadEntry(header, digest, None, None, False)
         envelope = bytes(row.envelope)
         if hashlib.sha256(envelope).hexdigest() != header["ct"]:
             raise DecryptionError()
         key = self._data_key(context, row.key_id)
         if key is None:
-            return ReadEntry(header, bytes(row.entry_hash).hex(), None, None, True)
+            return ReadEntry(header, digest, None, None, True)
         plain = open_envelope(key, envelope, content_aad(context.origin, header["id"], row.key_id))
-        return ReadEntry(header, bytes(row.entry_hash).hex(), plain[_SALT_SIZE:], plain[:_SALT_SIZE], False)
+        return ReadEntry(header, digest, plain[_SALT_SIZE:], plain[:_SALT_SIZE], False)
+
+    def headers(self, tenant: str, after: int = -1, limit: int = 100) -> list[tuple[int, str, dict[str, Any]]]:
+        """A page of (seq, entry hash, header) after `after`, in seq order."""
+        context = self._tenant(tenant)
+        with self._read() as conn:
+            rows = repo.entries_page(conn, context.log_id, after + 1, limit)
+        return [(row.seq, bytes(row.entry_hash).hex(), canonical_header(bytes(row.header))) for row in rows]
 
     # ------------------------------------------------------------------ tree, proofs, checkpoints
 
@@ -513,6 +542,8 @@ class Ledger:
             self._check_size(size, current)
             if not 0 <= start < end <= size:
                 raise InvalidInput(f"a range needs 0 <= start < end <= size ({size})")
+            if end - start > MAX_RANGE:
+                raise InvalidInput(f"a range proof covers at most {MAX_RANGE} entries")
             read_hashes = self._reader(conn, context)
             left, right = range_proof(start, end, size, read_hashes)
             leaves = read_hashes([stored_hash_index(0, seq) for seq in range(start, end)])

@@ -35,6 +35,21 @@ class Settings(BaseSettings):
     max_content_bytes: int = Field(default=DEFAULT_MAX_CONTENT, gt=0)
     batch_size: int = Field(default=1000, gt=0)
 
+    # HTTP API
+    max_body_bytes: int = Field(default=DEFAULT_MAX_CONTENT, gt=0)
+    max_page: int = Field(default=1000, gt=0)
+    #: built-in token issuer: audience and lifetime of the tokens `caseledger token` prints
+    jwt_audience: str = "caseledger"
+    token_ttl: int = Field(default=3600, gt=0)
+    jwt_leeway: int = Field(default=30, ge=0, le=300)
+    #: an external identity provider, trusted beside the built-in issuer
+    jwt_issuer: str | None = None
+    jwt_issuer_audience: str | None = None
+    jwt_jwks_file: Path | None = None
+    jwt_jwks_url: str | None = None
+    jwt_tenant_claim: str = "tenant"
+    jwt_role_claim: str = "role"
+
     @property
     def db_url(self) -> str:
         if self.database_url:
@@ -44,6 +59,14 @@ class Settings(BaseSettings):
     @property
     def default_master_key_path(self) -> Path:
         return self.data_dir / "keys" / "master.key"
+
+    @property
+    def jwt_key_path(self) -> Path:
+        return self.data_dir / "keys" / "jwt-ed25519.pem"
+
+    @property
+    def builtin_issuer(self) -> str:
+        return f"caseledger:{self.instance}"
 
     def check_production(self) -> None:
         """Refuse unsafe production settings (STYLE §14)."""
@@ -59,6 +82,8 @@ class Settings(BaseSettings):
             check_key_file(self.master_key_file)
         if not self.database_url:
             raise ConfigurationError("production mode needs an explicit CASELEDGER_DATABASE_URL")
+        if self.jwt_issuer and not (self.jwt_jwks_file or self.jwt_jwks_url):
+            raise ConfigurationError("CASELEDGER_JWT_ISSUER needs CASELEDGER_JWT_JWKS_FILE or _URL")
 
 
 def check_key_file(path: Path) -> None:

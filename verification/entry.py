@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import rfc8785
@@ -38,7 +39,7 @@ CHANNELS = frozenset({"phone", "email", "chat", "sms", "social", "video", "in_pe
 
 _MAX_SAFE_INT = 2**53 - 1
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
-_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\Z")
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\Z")  # ASCII digits only
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 _OPTIONAL_STR = ("case", "channel", "subject", "key")
 _OPTIONAL_HEX = ("case_prev", "ct", "commit")
@@ -59,6 +60,17 @@ def _is_plain(value: Any) -> bool:
     if isinstance(value, list):
         return all(_is_plain(v) for v in value)
     return False
+
+
+def _is_time(value: Any) -> bool:
+    """RFC 3339 UTC with microseconds as the sequencer writes it, and a date and time that exist."""
+    if not isinstance(value, str) or not _TIME.match(value):
+        return False
+    try:
+        datetime.fromisoformat(value[:-1])
+    except ValueError:
+        return False
+    return True
 
 
 def canonical_json(value: Any) -> bytes:
@@ -91,13 +103,14 @@ def parse_header(data: bytes, *, seq: int | None = None) -> dict[str, Any]:
         raise ChainError(f"entry {seq}: header is not valid JSON", seq=seq) from exc
     if not isinstance(header, dict):
         raise ChainError(f"entry {seq}: header is not a JSON object", seq=seq)
-    where = f"entry {header.get('seq', seq)}"
-    seq = header.get("seq", seq) if isinstance(header.get("seq"), int) else seq
+    if seq is None and type(header.get("seq")) is int:  # the caller's position wins over the claim
+        seq = header["seq"]
+    where = f"entry {seq}"
     if set(header) != HEADER_FIELDS:
         missing = sorted(HEADER_FIELDS - set(header))
         extra = sorted(set(header) - HEADER_FIELDS)
         raise ChainError(f"{where}: header fields wrong (missing {missing}, unknown {extra})", seq=seq)
-    if header["v"] != HEADER_VERSION:
+    if type(header["v"]) is not int or header["v"] != HEADER_VERSION:
         raise ChainError(f"{where}: unsupported header version {header['v']!r}", seq=seq)
     if not isinstance(header["seq"], int) or isinstance(header["seq"], bool) or header["seq"] < 0:
         raise ChainError(f"{where}: seq is not a non-negative integer", seq=seq)
@@ -106,7 +119,7 @@ def parse_header(data: bytes, *, seq: int | None = None) -> dict[str, Any]:
             raise ChainError(f"{where}: {name} must be a non-empty string", seq=seq)
     if not isinstance(header["id"], str) or not _UUID.match(header["id"]):
         raise ChainError(f"{where}: id is not a lowercase UUID", seq=seq)
-    if not isinstance(header["time"], str) or not _TIME.match(header["time"]):
+    if not _is_time(header["time"]):
         raise ChainError(f"{where}: time is not RFC 3339 UTC with microseconds", seq=seq)
     for name in _OPTIONAL_STR:
         if header[name] is not None and not isinstance(header[name], str):

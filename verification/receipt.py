@@ -45,7 +45,7 @@ def _hex_list(doc: Mapping[str, Any], name: str) -> list[bytes]:
 
 def verify_receipt(receipt: Mapping[str, Any], trusted_vkey: str | None = None) -> dict[str, Any]:
     """Check a receipt end to end; raise `VerificationError` (a subclass) on the first failure."""
-    if receipt.get("type") != RECEIPT_TYPE or receipt.get("v") != 1:
+    if receipt.get("type") != RECEIPT_TYPE or type(receipt.get("v")) is not int or receipt.get("v") != 1:
         raise FormatError("not a version-1 caseledger receipt")
     log = _field(receipt, "log", str)
     seq = _field(receipt, "seq", int)
@@ -58,7 +58,7 @@ def verify_receipt(receipt: Mapping[str, Any], trusted_vkey: str | None = None) 
     claimed = _hex(receipt.get("entry_hash"), "entry_hash")
     if digest != claimed:
         raise ProofError("entry_hash is not the hash of the header", expected=claimed, computed=digest)
-    verifier = parse_verifier_key(trusted_vkey or _field(receipt, "vkey", str))
+    verifier = parse_verifier_key(trusted_vkey if trusted_vkey is not None else _field(receipt, "vkey", str))
     if verifier.name != log:
         raise VerificationError(f"the verifier key is for {verifier.name!r}, not {log!r}")
     checkpoint = open_checkpoint(_field(receipt, "checkpoint", str), verifier)

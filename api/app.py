@@ -1,0 +1,106 @@
+"""The FastAPI application: a thin face over the ledger and compliance services."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest, multiprocess
+from prometheus_client import REGISTRY as DEFAULT_REGISTRY
+from sqlalchemy import text
+
+from api.auth import TokenIssuer, TokenVerifier, load_jwt_key
+from api.deps import AppState
+from api.middleware import BodyLimit, Metrics
+from api.problems import install_problem_handlers
+from api.routers import entries, interactions, log
+from api.schemas import Health
+from compliance.access import AccessService
+from ledger.service import Ledger
+from ledger.settings import Settings
+
+__all__ = ["create_app", "create_app_from_env"]
+
+APPEND_TRANSACTIONS = Gauge("caseledger_append_transactions", "append transactions committed by this process",
+                            multiprocess_mode="livesum")
+APPENDED_ENTRIES = Gauge("caseledger_appended_entries", "entries appended by this process",
+                         multiprocess_mode="livesum")
+
+
+def _state(settings: Settings) -> AppState:
+    ledger = Ledger.open(settings)
+    key = load_jwt_key(settings)
+    return AppState(
+        ledger=ledger,
+        access=AccessService(ledger),
+        verifier=TokenVerifier(settings, key.public_key() if key is not None else None),
+        issuer=TokenIssuer(key, settings) if key is not None else None,
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    settings.check_production()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.caseledger = _state(settings)
+        try:
+            yield
+        finally:
+            app.state.caseledger.ledger.close()
+
+    app = FastAPI(
+        title="caseledger",
+        version="1",
+        summary="Encrypted, hash-chained, Merkle-proven ledger of customer-support interactions",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.include_router(interactions.router)
+    app.include_router(entries.router)
+    app.include_router(log.router)
+
+    @app.get("/healthz", response_model=Health, tags=["operations"])
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", response_model=Health, tags=["operations"],
+             responses={503: {"model": Health, "description": "not ready"}})
+    def readyz(request: Request) -> Any:
+        state: AppState = request.app.state.caseledger
+        checks = {"database": False, "keys": state.verifier.ready}
+        try:
+            with state.ledger.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            checks["database"] = True
+        except Exception:  # any failure to reach the database means not ready
+            checks["database"] = False
+        ready = all(checks.values())
+        return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
+                            status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["operations"], response_class=Response,
+             responses={200: {"content": {"text/plain": {}}}})
+    def metrics(request: Request) -> Response:
+        state: AppState = request.app.state.caseledger
+        APPEND_TRANSACTIONS.set(state.ledger.append_transactions)
+        APPENDED_ENTRIES.set(state.ledger.appended_entries)
+        registry: CollectorRegistry = DEFAULT_REGISTRY
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(Metrics)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for uvicorn workers: settings come from CASELEDGER_* in the environment."""
+    return create_app(Settings())

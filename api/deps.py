@@ -1,0 +1,69 @@
+"""Dependencies shared by the routers, as `Annotated` aliases (STYLE §12)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.auth import Principal, TokenIssuer, TokenVerifier, Unauthenticated
+from compliance.access import AccessService, Permission, Reader, require
+from ledger.service import Ledger
+
+__all__ = ["AccessDep", "AnyPrincipal", "AppState", "LedgerDep", "Purpose", "as_reader", "requires"]
+
+
+@dataclass
+class AppState:
+    ledger: Ledger
+    access: AccessService
+    verifier: TokenVerifier
+    issuer: TokenIssuer | None
+
+
+def _state(request: Request) -> AppState:
+    state: AppState = request.app.state.caseledger
+    return state
+
+
+_bearer = HTTPBearer(auto_error=False, description="A JWT from the built-in issuer or the configured IdP")
+
+
+def _principal(
+    state: Annotated[AppState, Depends(_state)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated()
+    return state.verifier.verify(credentials.credentials)
+
+
+def requires(permission: Permission) -> Callable[[Principal], Principal]:
+    """A dependency that authenticates and checks one permission of the role table."""
+
+    def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+        require(as_reader(principal), permission)
+        return principal
+
+    return check
+
+
+def as_reader(principal: Principal) -> Reader:
+    return Reader(actor=principal.actor, role=principal.role, perms=principal.perms)
+
+
+def _ledger(request: Request) -> Ledger:
+    return _state(request).ledger
+
+
+def _access(request: Request) -> AccessService:
+    return _state(request).access
+
+
+AnyPrincipal = Annotated[Principal, Depends(_principal)]
+LedgerDep = Annotated[Ledger, Depends(_ledger)]
+AccessDep = Annotated[AccessService, Depends(_access)]
+Purpose = Annotated[str | None, Header(alias="X-Purpose", description="why the content is read (logged)")]

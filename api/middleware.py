@@ -1,0 +1,82 @@
+"""Pure ASGI middleware: request body limit (before any parsing) and Prometheus metrics."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ledger.errors import TooLarge
+
+__all__ = ["BodyLimit", "Metrics", "REQUESTS", "LATENCY"]
+
+REQUESTS = Counter("caseledger_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram("caseledger_http_request_seconds", "HTTP request latency", ["route"],
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+
+
+def _too_large(limit: int) -> tuple[Message, Message]:
+    body = json.dumps({"type": "https://caseledger.dev/problems/too-large", "title": "Content Too Large",
+                       "status": 413, "detail": f"request bodies are limited to {limit} bytes"}).encode()
+    start: Message = {"type": "http.response.start", "status": 413, "headers": [
+        (b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close")]}
+    return start, {"type": "http.response.body", "body": body}
+
+
+class BodyLimit:
+    """Refuse bodies over `limit` bytes: at once from Content-Length, or as soon as a chunked body exceeds it."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if not value.isdigit() or int(value) > self.limit:
+                    for message in _too_large(self.limit):
+                        await send(message)
+                    return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise TooLarge(f"request bodies are limited to {self.limit} bytes")
+            return message
+
+        await self.app(scope, limited, send)
+
+
+class Metrics:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [500]
+
+        async def record(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record)
+        finally:
+            route: Any = scope.get("route")
+            name = getattr(route, "path", "unmatched")
+            REQUESTS.labels(scope["method"], name, str(status[0])).inc()
+            LATENCY.labels(name).observe(time.perf_counter() - started)

@@ -1,0 +1,91 @@
+"""Domain errors become RFC 9457 problem documents here, and only here (STYLE §6)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.auth import Unauthenticated
+from ledger.errors import (
+    ConfigurationError,
+    Conflict,
+    DecryptionError,
+    InvalidInput,
+    LedgerError,
+    NotFound,
+    PolicyViolation,
+    TooLarge,
+    VerificationError,
+)
+
+__all__ = ["install_problem_handlers", "problem"]
+
+PROBLEM_TYPE = "https://caseledger.dev/problems/"
+_STATUS: list[tuple[type[LedgerError], int, str]] = [
+    (Unauthenticated, 401, "Unauthorized"),
+    (NotFound, 404, "Not Found"),
+    (TooLarge, 413, "Content Too Large"),
+    (InvalidInput, 400, "Bad Request"),
+    (PolicyViolation, 403, "Forbidden"),
+    (Conflict, 409, "Conflict"),
+    (ConfigurationError, 503, "Service Unavailable"),
+    (DecryptionError, 500, "Internal Server Error"),
+    (VerificationError, 500, "Internal Server Error"),
+]
+log = logging.getLogger("caseledger.api")
+
+
+def problem(status: int, title: str, detail: str | None = None, code: str = "about:blank",
+            headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"type": code if code == "about:blank" else PROBLEM_TYPE + code,
+                            "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body |= extra
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def _ledger_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LedgerError)
+    for kind, status, title in _STATUS:
+        if isinstance(exc, kind):
+            break
+    else:
+        status, title = 400, "Bad Request"
+    if isinstance(exc, Unauthenticated):
+        return problem(401, title, code=exc.code, headers={"WWW-Authenticate": "Bearer"})
+    if status >= 500:
+        log.error("request failed: %s", exc)
+        return problem(status, title, code=exc.code)
+    return problem(status, title, exc.message, code=exc.code)
+
+
+def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"loc": [str(part) for part in error.get("loc", ())], "msg": str(error.get("msg", ""))}
+              for error in exc.errors()]
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    detail = f"{'.'.join(first['loc'])}: {first['msg']}" if first["loc"] else first["msg"]
+    return problem(422, "Unprocessable Content", detail, code="invalid-request", errors=errors)
+
+
+def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return problem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+
+
+def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return problem(500, "Internal Server Error")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(LedgerError, _ledger_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

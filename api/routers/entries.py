@@ -1,0 +1,48 @@
+"""Entries and case timelines. Content is decrypted only where the role allows, and each read is logged."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from api.auth import Principal
+from api.deps import AccessDep, AnyPrincipal, LedgerDep, Purpose, as_reader, requires
+from api.schemas import EntriesPage, EntryOut, Timeline
+from compliance.access import Permission
+
+router = APIRouter(prefix="/v1", tags=["entries"])
+_MAX_SEQ = 2**62
+
+
+@router.get("/entries/{seq}", response_model=EntryOut, response_model_exclude_none=True)
+def get_entry(
+    seq: Annotated[int, Path(ge=0, le=_MAX_SEQ)],
+    access: AccessDep,
+    principal: AnyPrincipal,
+    purpose: Purpose = None,
+    content: Annotated[bool, Query(description="decrypt the content (logged as an access entry)")] = False,
+) -> dict[str, Any]:
+    return access.entry(principal.tenant, as_reader(principal), seq, content, purpose)
+
+
+@router.get("/entries", response_model=EntriesPage, response_model_exclude_none=True)
+def list_entries(
+    ledger: LedgerDep,
+    principal: Annotated[Principal, Depends(requires(Permission.READ_HEADERS))],
+    after: Annotated[int, Query(ge=-1, le=_MAX_SEQ, description="last seq already seen")] = -1,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    page = ledger.headers(principal.tenant, after, min(limit, ledger.settings.max_page))
+    entries = [{"seq": seq, "entry_hash": digest, "header": header} for seq, digest, header in page]
+    return {"entries": entries, "next_after": page[-1][0] if len(page) == limit else None}
+
+
+@router.get("/cases/{case}/timeline", response_model=Timeline, response_model_exclude_none=True)
+def case_timeline(
+    case: Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,128}$")],
+    access: AccessDep,
+    principal: AnyPrincipal,
+    purpose: Purpose = None,
+) -> dict[str, Any]:
+    return access.timeline(principal.tenant, as_reader(principal), case, purpose)

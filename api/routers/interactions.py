@@ -1,0 +1,31 @@
+"""POST /v1/interactions: log one interaction; 201 with its receipt."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+
+from api.auth import Principal
+from api.deps import LedgerDep, requires
+from api.schemas import InteractionIn, Receipt
+from compliance.access import Permission
+from ledger.service import NewEntry
+from verification.entry import canonical_json
+
+router = APIRouter(prefix="/v1", tags=["interactions"])
+
+
+@router.post("/interactions", status_code=201, response_model=Receipt)
+def log_interaction(
+    body: InteractionIn,
+    response: Response,
+    ledger: LedgerDep,
+    principal: Annotated[Principal, Depends(requires(Permission.LOG_INTERACTIONS))],
+) -> Receipt:
+    receipt = ledger.append(principal.tenant, NewEntry(
+        kind="interaction", channel=body.channel, case=body.case, subject_ref=body.subject_ref,
+        actor=principal.actor, content=canonical_json(body.content), meta=body.clear_meta(),
+    ))
+    response.headers["Location"] = f"/v1/entries/{receipt.seq}"
+    return Receipt(**receipt.as_dict())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 
 from ledger.db import is_sqlite
@@ -19,6 +19,7 @@ __all__ = [
     "entries_page",
     "destroy_data_keys",
     "find_subject",
+    "find_subjects",
     "get_data_key",
     "get_log",
     "get_log_for_update",
@@ -104,28 +105,45 @@ def set_log_head(conn: Connection, log_id: int, size: int, head_hash: str, head_
 
 
 def case_heads(conn: Connection, log_id: int, cases: Iterable[str]) -> dict[str, str]:
-    """Hex entry hash of the newest entry of each case (absent for a case with no entries)."""
-    heads: dict[str, str] = {}
-    for case in cases:
-        row = conn.execute(
-            select(_E.c.entry_hash)
-            .where(_E.c.log_id == log_id, _E.c.case_id == case)
-            .order_by(_E.c.seq.desc())
-            .limit(1)
-        ).first()
-        if row is not None:
-            heads[case] = bytes(row.entry_hash).hex()
-    return heads
+    """Hex entry hash of the newest entry of each case (absent for a case with no entries), in one query."""
+    wanted = list(cases)
+    if not wanted:
+        return {}
+    inner = _E.alias("inner")
+    newest = (
+        select(func.max(inner.c.seq))
+        .where(inner.c.log_id == _E.c.log_id, inner.c.case_id == _E.c.case_id)
+        .scalar_subquery()
+    )
+    rows = conn.execute(
+        select(_E.c.case_id, _E.c.entry_hash).where(
+            _E.c.log_id == log_id, _E.c.case_id.in_(wanted), _E.c.seq == newest
+        )
+    )
+    return {str(row.case_id): bytes(row.entry_hash).hex() for row in rows}
 
 
-def insert_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+_ENTRY_COLUMNS = ("log_id", "seq", "entry_id", "kind", "case_id", "subject", "key_id", "header", "entry_hash",
+                  "envelope")
+
+
+def _insert_many(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """executemany straight on the driver: the append hot path skips per-row statement processing."""
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
+    conn.exec_driver_sql(statement, list(rows))
+
+
+def insert_entries(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Rows in the order of `_ENTRY_COLUMNS`."""
     if rows:
-        conn.execute(insert(_E), rows)
+        _insert_many(conn, "entries", _ENTRY_COLUMNS, rows)
 
 
-def insert_nodes(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+def insert_nodes(conn: Connection, rows: Sequence[tuple[int, int, bytes]]) -> None:
+    """Rows of (log_id, idx, hash)."""
     if rows:
-        conn.execute(insert(_N), rows)
+        _insert_many(conn, "nodes", ("log_id", "idx", "hash"), rows)
 
 
 def read_entry(conn: Connection, log_id: int, seq: int) -> Record | None:
@@ -193,6 +211,13 @@ def latest_checkpoint(conn: Connection, log_id: int, max_size: int | None = None
     if max_size is not None:
         query = query.where(_C.c.size <= max_size)
     return conn.execute(query.order_by(_C.c.size.desc()).limit(1)).first()
+
+
+def find_subjects(conn: Connection, tenant_id: int, ref_macs: Sequence[bytes]) -> dict[bytes, str]:
+    rows = conn.execute(
+        select(_S.c.ref_mac, _S.c.handle).where(_S.c.tenant_id == tenant_id, _S.c.ref_mac.in_(ref_macs))
+    )
+    return {bytes(row.ref_mac): str(row.handle) for row in rows}
 
 
 def find_subject(conn: Connection, tenant_id: int, ref_mac: bytes) -> str | None:

@@ -254,26 +254,33 @@ class Ledger:
 
     def subject_handle(self, tenant: str, ref: str, *, create: bool = True) -> str:
         """The random handle standing for an outside customer reference in this tenant."""
-        if not ref or len(ref) > 256:
-            raise InvalidInput("a subject reference must be 1-256 characters")
-        context = self._tenant(tenant)
-        mac = subject_ref_mac(context.tenant_key, ref)
+        return self._subject_handles(self._tenant(tenant), {ref}, create=create)[ref]
+
+    def _subject_handles(self, context: _TenantContext, refs: set[str], *, create: bool = True) -> dict[str, str]:
+        """Handles for many references with one lookup; missing ones are created (or NotFound)."""
+        for ref in refs:
+            if not ref or len(ref) > 256:
+                raise InvalidInput("a subject reference must be 1-256 characters")
+        macs = {subject_ref_mac(context.tenant_key, ref): ref for ref in refs}
         with self._read() as conn:
-            handle = repo.find_subject(conn, context.tenant_id, mac)
-        if handle is not None or not create:
-            if handle is None:
-                raise NotFound("no such subject", tenant=tenant)
-            return handle
-        handle = "sub_" + os.urandom(12).hex()
-        try:
-            with self._write_conn() as conn, conn.begin():
-                repo.insert_subject(conn, context.tenant_id, handle, mac, self._clock())
-        except IntegrityError:  # created concurrently by another writer: use theirs
-            with self._read() as conn:
-                found = repo.find_subject(conn, context.tenant_id, mac)
-            assert found is not None
-            return found
-        return handle
+            found = repo.find_subjects(conn, context.tenant_id, list(macs))
+        handles = {macs[mac]: handle for mac, handle in found.items()}
+        missing = {mac: ref for mac, ref in macs.items() if ref not in handles}
+        if missing and not create:
+            raise NotFound("no such subject", tenant=context.name)
+        if missing:
+            made = {mac: "sub_" + os.urandom(12).hex() for mac in missing}
+            try:
+                with self._write_conn() as conn, conn.begin():
+                    for mac, handle in made.items():
+                        repo.insert_subject(conn, context.tenant_id, handle, mac, self._clock())
+            except IntegrityError:  # some were created concurrently by another writer: use theirs
+                with self._read() as conn:
+                    made = repo.find_subjects(conn, context.tenant_id, list(missing))
+                if len(made) != len(missing):
+                    raise Conflict("subjects are being created concurrently; retry") from None
+            handles |= {missing[mac]: handle for mac, handle in made.items()}
+        return handles
 
     def forget_subject_ref(self, tenant: str, ref: str) -> str:
         """Delete the mapping from a reference to its handle: the only link to the person."""
@@ -354,7 +361,9 @@ class Ledger:
         for index, entry in enumerate(entries):
             self.check(entry, index if len(entries) > 1 else None)
         context = self._tenant(tenant)
-        prepared = [self._prepare(context, entry) for entry in entries]
+        refs = {entry.subject_ref for entry in entries if entry.subject_ref}
+        handles = self._subject_handles(context, refs) if refs else {}
+        prepared = [self._prepare(context, entry, handles) for entry in entries]
         return self._committer.submit(context.log_id, prepared)
 
     def check(self, entry: NewEntry, index: int | None = None) -> None:
@@ -378,9 +387,9 @@ class Ledger:
         if len(canonical_json(dict(entry.meta))) > 4096:
             raise InvalidInput(f"{where}meta is limited to 4 KiB of clear, non-personal metadata")
 
-    def _prepare(self, context: _TenantContext, entry: NewEntry) -> _Prepared:
+    def _prepare(self, context: _TenantContext, entry: NewEntry, handles: Mapping[str, str]) -> _Prepared:
         entry_id = str(uuid.uuid4())
-        subject = self.subject_handle(context.name, entry.subject_ref) if entry.subject_ref else None
+        subject = handles[entry.subject_ref] if entry.subject_ref else None
         key_id = envelope = ct = commit = None
         if entry.content is not None:
             key_id, key = self._current_data_key(context, subject or _NO_SUBJECT)
@@ -400,8 +409,8 @@ class Ledger:
             peaks = _split_peaks(bytes(head.peaks))
             now = max(self._clock(), last_time)
             cases = repo.case_heads(conn, log_id, {item.case for item in items if item.case is not None})
-            entry_rows: list[dict[str, Any]] = []
-            node_rows: list[dict[str, Any]] = []
+            entry_rows: list[tuple[Any, ...]] = []
+            node_rows: list[tuple[int, int, bytes]] = []
             receipts: list[Receipt] = []
             for item in items:
                 header = {
@@ -416,14 +425,11 @@ class Ledger:
                 prev = digest.hex()
                 if item.case is not None:
                     cases[item.case] = prev
-                entry_rows.append({
-                    "log_id": log_id, "seq": size, "entry_id": item.entry_id, "kind": item.kind,
-                    "case_id": item.case, "subject": item.subject, "key_id": item.key_id,
-                    "header": header_bytes, "entry_hash": digest, "envelope": item.envelope,
-                })
+                entry_rows.append((log_id, size, item.entry_id, item.kind, item.case, item.subject, item.key_id,
+                                   header_bytes, digest, item.envelope))
                 first = stored_hash_index(0, size)
                 for offset, node in enumerate(append_leaf(peaks, size, digest)):
-                    node_rows.append({"log_id": log_id, "idx": first + offset, "hash": node})
+                    node_rows.append((log_id, first + offset, node))
                 receipts.append(Receipt(head.origin, size, prev, header))
                 size += 1
             repo.insert_entries(conn, entry_rows)

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 
 from ledger import repository as repo
 from verification.checkpoint import NoteVerifier, key_id, open_checkpoint
@@ -25,21 +24,18 @@ from verification.merkle import EMPTY_ROOT, HASH_SIZE
 __all__ = ["verify_stored_log"]
 
 
-def _nodes(conn: Connection, log_id: int) -> Iterator[tuple[int, bytes]]:
-    for row in repo.iter_nodes(conn, log_id):
-        yield int(row.idx), bytes(row.hash)
+_COLUMNS = (("entry_id", "id"), ("kind", "kind"), ("case_id", "case"), ("subject", "subject"), ("key_id", "key"))
 
 
-def _check_columns(row: Row[Any], header: bytes, seq: int) -> None:
-    parsed = json.loads(header)
-    expected = {"entry_id": parsed["id"], "kind": parsed["kind"], "case_id": parsed["case"],
-                "subject": parsed["subject"], "key_id": parsed["key"]}
-    for column, value in expected.items():
-        if getattr(row, column) != value:
-            raise ChainError(f"entry {seq}: stored column {column} differs from the header", seq=seq)
-    envelope = row.envelope
-    digest = None if envelope is None else hashlib.sha256(bytes(envelope)).hexdigest()
-    if digest != parsed["ct"]:
+def _check_columns(row: tuple[Any, ...], header: dict[str, Any], seq: int) -> None:
+    """The columns kept beside the header for queries must say what the header says."""
+    if row[1:6] != (header["id"], header["kind"], header["case"], header["subject"], header["key"]):
+        for (column, field), value in zip(_COLUMNS, row[1:6], strict=True):
+            if value != header[field]:
+                raise ChainError(f"entry {seq}: stored column {column} differs from the header", seq=seq)
+    envelope = row[8]
+    digest = None if envelope is None else hashlib.sha256(envelope).hexdigest()
+    if digest != header["ct"]:
         raise ChainError(f"entry {seq}: stored ciphertext does not match the header's ct", seq=seq)
 
 
@@ -57,7 +53,7 @@ def verify_stored_log(conn: Connection, log_id: int, origin: str, public_key: Ed
     pending.reverse()  # pop() from the end gives the smallest size first
 
     log = LogVerifier(origin)
-    nodes = _nodes(conn, log_id)
+    nodes = repo.iter_nodes(conn, log_id)
     expected_node = 0
     verified_checkpoints = 0
 
@@ -72,16 +68,16 @@ def verify_stored_log(conn: Connection, log_id: int, origin: str, public_key: Ed
     check_checkpoints()
     for row in repo.iter_entries(conn, log_id):
         seq = log.size
-        if row.seq != seq:
-            raise ChainError(f"entry {seq} is missing (next stored entry is {row.seq})", seq=seq)
-        header = bytes(row.header)
-        completed = log.add(header, bytes(row.entry_hash))
-        _check_columns(row, header, seq)
+        if row[0] != seq:
+            raise ChainError(f"entry {seq} is missing (next stored entry is {row[0]})", seq=seq)
+        header = bytes(row[6])
+        completed = log.add(header, bytes(row[7]))
+        _check_columns(row, json.loads(header), seq)
         for computed in completed:
             stored = next(nodes, None)
             if stored is None or stored[0] != expected_node:
                 raise ChainError(f"entry {seq}: stored tree node {expected_node} is missing", seq=seq)
-            if stored[1] != computed:
+            if bytes(stored[1]) != computed:
                 raise ChainError(f"entry {seq}: stored tree node {expected_node} is wrong", seq=seq)
             expected_node += 1
         check_checkpoints()

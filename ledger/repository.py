@@ -163,29 +163,29 @@ def case_entries(conn: Connection, log_id: int, case: str) -> list[Record]:
     ).all())
 
 
-def iter_entries(conn: Connection, log_id: int, start: int = 0, chunk: int = 5000) -> Iterator[Record]:
-    """All entries from `start` in seq order, fetched in keyset pages so memory stays flat."""
-    while True:
-        rows = conn.execute(
-            select(_E).where(_E.c.log_id == log_id, _E.c.seq >= start).order_by(_E.c.seq).limit(chunk)
-        ).all()
-        yield from rows
-        if len(rows) < chunk:
-            return
-        start = rows[-1].seq + 1
-
-
-def iter_nodes(conn: Connection, log_id: int, chunk: int = 10000) -> Iterator[Record]:
+def _keyset(conn: Connection, sql: str, log_id: int, chunk: int) -> Iterator[tuple[Any, ...]]:
+    """Stream rows whose first column is the ordering key, a page at a time (memory stays flat)."""
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    statement = sql.format(m=marker) + f" LIMIT {int(chunk)}"
     start = 0
     while True:
-        rows = conn.execute(
-            select(_N.c.idx, _N.c.hash).where(_N.c.log_id == log_id, _N.c.idx >= start)
-            .order_by(_N.c.idx).limit(chunk)
-        ).all()
-        yield from rows
+        rows = conn.exec_driver_sql(statement, (log_id, start)).fetchall()
+        yield from rows  # type: ignore[misc]
         if len(rows) < chunk:
             return
-        start = rows[-1].idx + 1
+        start = rows[-1][0] + 1
+
+
+def iter_entries(conn: Connection, log_id: int, chunk: int = 5000) -> Iterator[tuple[Any, ...]]:
+    """(seq, entry_id, kind, case_id, subject, key_id, header, entry_hash, envelope) in seq order."""
+    return _keyset(conn, "SELECT seq, entry_id, kind, case_id, subject, key_id, header, entry_hash, envelope "
+                         "FROM entries WHERE log_id = {m} AND seq >= {m} ORDER BY seq", log_id, chunk)
+
+
+def iter_nodes(conn: Connection, log_id: int, chunk: int = 20000) -> Iterator[tuple[Any, ...]]:
+    """(idx, hash) of the stored tree in storage order."""
+    return _keyset(conn, "SELECT idx, hash FROM nodes WHERE log_id = {m} AND idx >= {m} ORDER BY idx",
+                   log_id, chunk)
 
 
 def read_nodes(conn: Connection, log_id: int, indexes: Sequence[int]) -> dict[int, bytes]:

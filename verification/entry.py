@@ -73,6 +73,13 @@ def _is_time(value: Any) -> bool:
     return True
 
 
+def _parse_int(text: str) -> int | float:
+    """JSON numbers are IEEE doubles (RFC 8785 §3.2.2.3): JCS writes a float of 2^53 or more as bare
+    digits, so read those back as the float they stand for, not as an integer JCS refuses."""
+    value = int(text)
+    return value if -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT else float(text)
+
+
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 (JCS) bytes of `value`; a fast path for the plain values headers hold."""
     if _is_plain(value):
@@ -98,7 +105,7 @@ def parse_header(data: bytes, *, seq: int | None = None) -> dict[str, Any]:
     are not their own canonical form would hash differently in other implementations.
     """
     try:
-        header = json.loads(data)
+        header = json.loads(data, parse_int=_parse_int)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ChainError(f"entry {seq}: header is not valid JSON", seq=seq) from exc
     if not isinstance(header, dict):

@@ -41,7 +41,7 @@ from ledger.logcheck import verify_stored_log
 from ledger.settings import Settings
 from ledger.tree import consistency_proof, inclusion_proof, range_proof, stored_hash_index, tree_hash
 from verification.checkpoint import Checkpoint, sign_checkpoint, verifier_key
-from verification.entry import CHANNELS, HEADER_VERSION, ZERO_HASH, canonical_json
+from verification.entry import CHANNELS, HEADER_VERSION, ZERO_HASH, canonical_json, is_plain_json
 from verification.merkle import EMPTY_ROOT, HASH_SIZE, append_leaf, leaf_hash, root_from_peaks
 
 __all__ = ["KINDS", "Ledger", "NewEntry", "ReadEntry", "Receipt", "TenantInfo", "utc_now"]
@@ -382,8 +382,9 @@ class Ledger:
                 f"{where}content is {len(entry.content)} bytes; the limit is {self.settings.max_content_bytes}",
                 limit=self.settings.max_content_bytes,
             )
-        if not isinstance(entry.meta, Mapping):
-            raise InvalidInput(f"{where}meta must be an object")
+        if not isinstance(entry.meta, Mapping) or not is_plain_json(dict(entry.meta)):
+            raise InvalidInput(f"{where}meta must be an object of strings, integers, booleans and nulls "
+                               "(no floats: their text form is not portable)")
         if len(canonical_json(dict(entry.meta))) > 4096:
             raise InvalidInput(f"{where}meta is limited to 4 KiB of clear, non-personal metadata")
 

@@ -26,6 +26,7 @@ __all__ = [
     "LogVerifier",
     "canonical_json",
     "entry_hash",
+    "is_plain_json",
     "parse_header",
 ]
 
@@ -45,7 +46,7 @@ _OPTIONAL_STR = ("case", "channel", "subject", "key")
 _OPTIONAL_HEX = ("case_prev", "ct", "commit")
 
 
-def _is_plain(value: Any) -> bool:
+def is_plain_json(value: Any) -> bool:
     """True when `json.dumps` (sorted, compact, raw UTF-8) is byte-identical to RFC 8785.
 
     That holds for strings, safe integers, booleans, null and containers of them with ASCII keys:
@@ -56,9 +57,9 @@ def _is_plain(value: Any) -> bool:
     if isinstance(value, int):
         return -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT
     if isinstance(value, dict):
-        return all(isinstance(k, str) and k.isascii() and _is_plain(v) for k, v in value.items())
+        return all(isinstance(k, str) and k.isascii() and is_plain_json(v) for k, v in value.items())
     if isinstance(value, list):
-        return all(_is_plain(v) for v in value)
+        return all(is_plain_json(v) for v in value)
     return False
 
 
@@ -80,13 +81,20 @@ def _parse_int(text: str) -> int | float:
     return value if -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT else float(text)
 
 
+_PLAIN_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _encode_plain(value: Any) -> bytes:
+    try:
+        return _PLAIN_ENCODER.encode(value).encode()
+    except UnicodeEncodeError as exc:  # a lone surrogate: not representable in I-JSON
+        raise FormatError("value contains a lone surrogate and has no canonical form") from exc
+
+
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 (JCS) bytes of `value`; a fast path for the plain values headers hold."""
-    if _is_plain(value):
-        try:
-            return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-        except UnicodeEncodeError as exc:  # a lone surrogate: not representable in I-JSON
-            raise FormatError("value contains a lone surrogate and has no canonical form") from exc
+    if is_plain_json(value):
+        return _encode_plain(value)
     try:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, ValueError, TypeError) as exc:
@@ -140,7 +148,9 @@ def parse_header(data: bytes, *, seq: int | None = None) -> dict[str, Any]:
     if not isinstance(header["meta"], dict):
         raise ChainError(f"{where}: meta must be an object", seq=seq)
     try:
-        canonical = canonical_json(header)
+        # every other field was type-checked above, so the meta object decides the encoder
+        plain = header["seq"] <= _MAX_SAFE_INT and is_plain_json(header["meta"])
+        canonical = _encode_plain(header) if plain else canonical_json(header)
     except FormatError as exc:
         raise ChainError(f"{where}: {exc}", seq=seq) from exc
     if canonical != data:
@@ -164,6 +174,8 @@ class LogVerifier:
         self.last_time = ""
         self._peaks: list[bytes] = []
         self._case_heads: dict[str, str] = {}
+        #: the parsed header of the entry most recently added
+        self.header: dict[str, Any] = {}
 
     @property
     def root(self) -> bytes:
@@ -197,4 +209,5 @@ class LogVerifier:
         self.last_time = header["time"]
         completed = append_leaf(self._peaks, seq, digest)
         self.size = seq + 1
+        self.header = header
         return completed

@@ -4,33 +4,60 @@ One streaming pass over entries and stored nodes, in lockstep: every header's ha
 (`verification.entry.LogVerifier`), each envelope against its `ct`, the denormalised columns against
 the header, every stored subtree hash against the one recomputed from the leaves, the log head, and
 every stored checkpoint's signature and root. Memory is flat in the log size.
+
+A large log is cut into segments verified in parallel processes. Each segment starts from the tree
+peaks stored at its first entry (which the segment before verifies) and leaves open what it cannot
+know — the `prev` of its first entry and the first `case_prev` of each case — for the merge to check
+against the segments before it, so the result is exactly that of one pass.
 """
 
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.engine import Connection
 
 from ledger import repository as repo
+from ledger.db import make_engine
+from ledger.tree import stored_hash_count, stored_hash_index
 from verification.checkpoint import NoteVerifier, key_id, open_checkpoint
-from verification.entry import LogVerifier
+from verification.entry import ZERO_HASH, LogVerifier
 from verification.errors import ChainError, VerificationError
-from verification.merkle import EMPTY_ROOT, HASH_SIZE
+from verification.merkle import EMPTY_ROOT, root_from_peaks
 
-__all__ = ["verify_stored_log"]
+__all__ = ["PARALLEL_MIN_ENTRIES", "verify_stored_log"]
 
-
+#: below this many entries one process verifies the log (starting workers costs about a second)
+PARALLEL_MIN_ENTRIES = 200_000
 _COLUMNS = (("entry_id", "id"), ("kind", "kind"), ("case_id", "case"), ("subject", "subject"), ("key_id", "key"))
+
+
+@dataclass
+class _Segment:
+    start: int
+    end: int
+    first_prev: str | None = None
+    first_time: str = ""
+    last_hash: str | None = None
+    last_time: str = ""
+    case_first: dict[str, tuple[int, str | None]] = field(default_factory=dict)
+    case_last: dict[str, str] = field(default_factory=dict)
+    checkpoints: int = 0
+    nodes: int = 0
+    peaks: list[bytes] = field(default_factory=list)
 
 
 def _check_columns(row: tuple[Any, ...], header: dict[str, Any], seq: int) -> None:
     """The columns kept beside the header for queries must say what the header says."""
     if row[1:6] != (header["id"], header["kind"], header["case"], header["subject"], header["key"]):
-        for (column, field), value in zip(_COLUMNS, row[1:6], strict=True):
-            if value != header[field]:
+        for (column, name), value in zip(_COLUMNS, row[1:6], strict=True):
+            if value != header[name]:
                 raise ChainError(f"entry {seq}: stored column {column} differs from the header", seq=seq)
     envelope = row[8]
     digest = None if envelope is None else hashlib.sha256(envelope).hexdigest()
@@ -38,40 +65,36 @@ def _check_columns(row: tuple[Any, ...], header: dict[str, Any], seq: int) -> No
         raise ChainError(f"entry {seq}: stored ciphertext does not match the header's ct", seq=seq)
 
 
-def verify_stored_log(conn: Connection, log_id: int, origin: str, public_key: Ed25519PublicKey) -> dict[str, Any]:
-    """Raise `VerificationError` (usually `ChainError` with `seq`) at the first problem found."""
-    head = repo.get_log(conn, log_id)
-    checkpoints = repo.list_checkpoints(conn, log_id)
-    verifier = NoteVerifier(origin, key_id(origin, bytes(head.public_key)), public_key)
-    pending: list[tuple[int, bytes]] = []
-    for row in checkpoints:
-        checkpoint = open_checkpoint(row.note, verifier)
-        if checkpoint.size != row.size or checkpoint.root != bytes(row.root):
-            raise VerificationError(f"stored checkpoint at size {row.size} differs from its signed note")
-        pending.append((checkpoint.size, checkpoint.root))
-    pending.reverse()  # pop() from the end gives the smallest size first
+def _peaks_at(conn: Connection, log_id: int, size: int) -> list[bytes]:
+    """The stored complete-subtree hashes that make up the tree of `size` leaves, largest first."""
+    indexes, offset = [], 0
+    for level in range(size.bit_length() - 1, -1, -1):
+        if size >> level & 1:
+            indexes.append(stored_hash_index(level, offset >> level))
+            offset += 1 << level
+    found = repo.read_nodes(conn, log_id, indexes)
+    if len(found) != len(indexes):
+        raise ChainError(f"stored tree lacks the peaks at size {size}", seq=size)
+    return [found[index] for index in indexes]
 
-    log = LogVerifier(origin)
-    nodes = repo.iter_nodes(conn, log_id)
-    expected_node = 0
-    verified_checkpoints = 0
 
-    def check_checkpoints() -> None:
-        nonlocal verified_checkpoints
-        while pending and pending[-1][0] == log.size:
-            size, root = pending.pop()
-            if (log.root if size else EMPTY_ROOT) != root:
-                raise ChainError(f"checkpoint at size {size} does not match the entries", seq=size - 1)
-            verified_checkpoints += 1
-
-    check_checkpoints()
-    for row in repo.iter_entries(conn, log_id):
+def _verify_segment(conn: Connection, log_id: int, origin: str, start: int, end: int,
+                    roots: dict[int, bytes]) -> _Segment:
+    """Verify entries [start, end) and their stored nodes; check the signed roots at sizes inside."""
+    first = start == 0
+    log = LogVerifier(origin, start=start, peaks=[] if first else _peaks_at(conn, log_id, start),
+                      last_hash=ZERO_HASH if first else None, open_cases=not first)
+    segment = _Segment(start, end)
+    nodes = repo.iter_nodes(conn, log_id, start=stored_hash_index(0, start))
+    expected_node = stored_hash_index(0, start)
+    for row in repo.iter_entries(conn, log_id, start=start, stop=end):
         seq = log.size
         if row[0] != seq:
             raise ChainError(f"entry {seq} is missing (next stored entry is {row[0]})", seq=seq)
-        header = bytes(row[6])
-        completed = log.add(header, bytes(row[7]))
+        completed = log.add(bytes(row[6]), bytes(row[7]))
         _check_columns(row, log.header, seq)
+        if seq == start:
+            segment.first_time = log.header["time"]
         for computed in completed:
             stored = next(nodes, None)
             if stored is None or stored[0] != expected_node:
@@ -79,21 +102,101 @@ def verify_stored_log(conn: Connection, log_id: int, origin: str, public_key: Ed
             if bytes(stored[1]) != computed:
                 raise ChainError(f"entry {seq}: stored tree node {expected_node} is wrong", seq=seq)
             expected_node += 1
-        check_checkpoints()
-    if next(nodes, None) is not None:
-        raise ChainError(f"stored tree has nodes beyond the {log.size} entries", seq=log.size)
-    if pending:
+        root = roots.get(log.size)
+        if root is not None:
+            if log.root != root:
+                raise ChainError(f"checkpoint at size {log.size} does not match the entries", seq=seq)
+            segment.checkpoints += 1
+    if log.size != end:
+        raise ChainError(f"entry {log.size} is missing", seq=log.size)
+    segment.first_prev = ZERO_HASH if first else log.first_prev
+    segment.last_hash, segment.last_time = log.last_hash, log.last_time
+    segment.case_first, segment.case_last = log.case_first, log.case_heads
+    segment.nodes = expected_node - stored_hash_index(0, start)
+    segment.peaks = log.peaks
+    return segment
+
+
+def _segment_worker(url: str, log_id: int, origin: str, start: int, end: int, roots: dict[int, bytes]) -> _Segment:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return _verify_segment(conn, log_id, origin, start, end, roots)
+    finally:
+        engine.dispose()
+
+
+def _merge(segments: list[_Segment]) -> tuple[int, int]:
+    """Check what each segment left open against the segments before it."""
+    heads: dict[str, str] = {}
+    last_hash, last_time = ZERO_HASH, ""
+    for segment in segments:
+        if segment.start == segment.end:
+            continue
+        if segment.first_prev != last_hash:
+            raise ChainError(f"entry {segment.start}: prev does not link to entry {segment.start - 1}",
+                             seq=segment.start)
+        if segment.first_time < last_time:
+            raise ChainError(f"entry {segment.start}: time goes backwards", seq=segment.start)
+        for case, (seq, case_prev) in sorted(segment.case_first.items(), key=lambda item: item[1][0]):
+            if case_prev != heads.get(case):
+                raise ChainError(f"entry {seq}: case_prev does not link to the case's previous entry", seq=seq)
+        heads |= segment.case_last
+        assert segment.last_hash is not None
+        last_hash, last_time = segment.last_hash, segment.last_time
+    return sum(s.checkpoints for s in segments), sum(s.nodes for s in segments)
+
+
+def _signed_roots(conn: Connection, log_id: int, origin: str, public_key: Ed25519PublicKey,
+                  public_bytes: bytes) -> dict[int, bytes]:
+    verifier = NoteVerifier(origin, key_id(origin, public_bytes), public_key)
+    roots: dict[int, bytes] = {}
+    for row in repo.list_checkpoints(conn, log_id):
+        checkpoint = open_checkpoint(row.note, verifier)
+        if checkpoint.size != row.size or checkpoint.root != bytes(row.root):
+            raise VerificationError(f"stored checkpoint at size {row.size} differs from its signed note")
+        roots[checkpoint.size] = checkpoint.root
+    return roots
+
+
+def verify_stored_log(conn: Connection, log_id: int, origin: str, public_key: Ed25519PublicKey,
+                      *, url: str | None = None, workers: int | None = None) -> dict[str, Any]:
+    """Raise `VerificationError` (usually `ChainError` with `seq`) at the first problem found.
+
+    `url` (with credentials) lets large logs be verified by `workers` processes in parallel.
+    """
+    head = repo.get_log(conn, log_id)
+    size = repo.count_entries(conn, log_id)
+    roots = _signed_roots(conn, log_id, origin, public_key, bytes(head.public_key))
+    rolled_back = [s for s in roots if s > size]
+    if rolled_back:
+        raise ChainError(f"log rolled back: a checkpoint was signed at size {max(rolled_back)}, "
+                         f"but only {size} entries remain", seq=size)
+    if roots.get(0, EMPTY_ROOT) != EMPTY_ROOT:
+        raise ChainError("checkpoint at size 0 is not the empty root", seq=0)
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 4) if size >= PARALLEL_MIN_ENTRIES else 1
+    bounds = [size * i // workers for i in range(workers + 1)]
+    if workers > 1 and url is not None:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = [pool.submit(_segment_worker, url, log_id, origin, a, b, roots)
+                       for a, b in zip(bounds, bounds[1:], strict=False)]
+            segments = [future.result() for future in futures]
+    else:
+        segments = [_verify_segment(conn, log_id, origin, a, b, roots)
+                    for a, b in zip(bounds, bounds[1:], strict=False)]
+    checkpoints, nodes = _merge(segments)
+    if repo.has_nodes_from(conn, log_id, stored_hash_count(size)):
+        raise ChainError(f"stored tree has nodes beyond the {size} entries", seq=size)
+    last_hash = next((s.last_hash for s in reversed(segments) if s.start < s.end), ZERO_HASH)
+    peaks = segments[-1].peaks
+    if head.size != size or head.head_hash != last_hash or bytes(head.peaks) != b"".join(peaks):
         raise ChainError(
-            f"log rolled back: a checkpoint was signed at size {pending[-1][0]}, "
-            f"but only {log.size} entries remain",
-            seq=log.size,
+            f"log head says {head.size} entries ending in {head.head_hash[:16]}…, the entries end at {size}",
+            seq=min(head.size, size),
         )
-    peaks = bytes(head.peaks)
-    if head.size != log.size or head.head_hash != log.last_hash or len(peaks) % HASH_SIZE:
-        raise ChainError(
-            f"log head says {head.size} entries ending in {head.head_hash[:16]}…, "
-            f"the entries end at {log.size}",
-            seq=min(head.size, log.size),
-        )
-    return {"log": origin, "size": log.size, "root": log.root.hex(), "nodes": expected_node,
-            "checkpoints": verified_checkpoints, "ok": True}
+    root = root_from_peaks(peaks) if size else EMPTY_ROOT
+    checkpoints += 0 in roots
+    return {"log": origin, "size": size, "root": root.hex(), "nodes": nodes, "checkpoints": checkpoints,
+            "ok": True}

@@ -13,6 +13,8 @@ from ledger.models import Checkpoint, DataKey, Entry, Log, Node, Subject, Tenant
 
 __all__ = [
     "case_heads",
+    "count_entries",
+    "has_nodes_from",
     "current_data_key",
     "case_entries",
     "delete_subject",
@@ -163,29 +165,41 @@ def case_entries(conn: Connection, log_id: int, case: str) -> list[Record]:
     ).all())
 
 
-def _keyset(conn: Connection, sql: str, log_id: int, chunk: int) -> Iterator[tuple[Any, ...]]:
-    """Stream rows whose first column is the ordering key, a page at a time (memory stays flat)."""
+def _keyset(conn: Connection, sql: str, log_id: int, start: int, stop: int | None,
+            chunk: int) -> Iterator[tuple[Any, ...]]:
+    """Stream rows whose first column is the key, from `start` to before `stop`, a page at a time."""
     marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     statement = sql.format(m=marker) + f" LIMIT {int(chunk)}"
-    start = 0
-    while True:
-        rows = conn.exec_driver_sql(statement, (log_id, start)).fetchall()
+    stop = 2**62 if stop is None else stop
+    while start < stop:
+        rows = conn.exec_driver_sql(statement, (log_id, start, stop)).fetchall()
         yield from rows  # type: ignore[misc]
         if len(rows) < chunk:
             return
         start = rows[-1][0] + 1
 
 
-def iter_entries(conn: Connection, log_id: int, chunk: int = 5000) -> Iterator[tuple[Any, ...]]:
+def iter_entries(conn: Connection, log_id: int, start: int = 0, stop: int | None = None,
+                 chunk: int = 5000) -> Iterator[tuple[Any, ...]]:
     """(seq, entry_id, kind, case_id, subject, key_id, header, entry_hash, envelope) in seq order."""
     return _keyset(conn, "SELECT seq, entry_id, kind, case_id, subject, key_id, header, entry_hash, envelope "
-                         "FROM entries WHERE log_id = {m} AND seq >= {m} ORDER BY seq", log_id, chunk)
+                         "FROM entries WHERE log_id = {m} AND seq >= {m} AND seq < {m} ORDER BY seq",
+                   log_id, start, stop, chunk)
 
 
-def iter_nodes(conn: Connection, log_id: int, chunk: int = 20000) -> Iterator[tuple[Any, ...]]:
+def iter_nodes(conn: Connection, log_id: int, start: int = 0, chunk: int = 20000) -> Iterator[tuple[Any, ...]]:
     """(idx, hash) of the stored tree in storage order."""
-    return _keyset(conn, "SELECT idx, hash FROM nodes WHERE log_id = {m} AND idx >= {m} ORDER BY idx",
-                   log_id, chunk)
+    return _keyset(conn, "SELECT idx, hash FROM nodes WHERE log_id = {m} AND idx >= {m} AND idx < {m} ORDER BY idx",
+                   log_id, start, None, chunk)
+
+
+def count_entries(conn: Connection, log_id: int) -> int:
+    return int(conn.execute(select(func.count()).select_from(_E).where(_E.c.log_id == log_id)).scalar_one())
+
+
+def has_nodes_from(conn: Connection, log_id: int, index: int) -> bool:
+    row = conn.execute(select(_N.c.idx).where(_N.c.log_id == log_id, _N.c.idx >= index).limit(1)).first()
+    return row is not None
 
 
 def read_nodes(conn: Connection, log_id: int, indexes: Sequence[int]) -> dict[int, bytes]:

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ledger import repository as repo
-from ledger.db import WRITE, make_engine, migrate, schema_is_current
+from ledger.db import WRITE, is_sqlite, make_engine, migrate, schema_is_current
 from ledger.envelope import content_aad, open_envelope, seal, wrap_aad
 from ledger.errors import ConfigurationError, Conflict, DecryptionError, InvalidInput, NotFound, TooLarge
 from ledger.groupcommit import GroupCommitter
@@ -598,11 +598,20 @@ class Ledger:
             "checkpoint": note, "vkey": verifier_key(context.origin, context.public_key),
         }
 
-    def verify_log(self, tenant: str) -> dict[str, Any]:
-        """Re-verify the whole stored log; raises `VerificationError` naming the first bad seq."""
+    def verify_log(self, tenant: str, *, workers: int | None = None) -> dict[str, Any]:
+        """Re-verify the whole stored log; raises `VerificationError` naming the first bad seq.
+
+        Large logs are verified by several processes (`workers`, default: by size and cores).
+        """
         context = self._tenant(tenant)
-        with self._read() as conn:
-            return verify_stored_log(conn, context.log_id, context.origin, context.public_key)
+        with self._snapshot() as conn:
+            return verify_stored_log(conn, context.log_id, context.origin, context.public_key,
+                                     url=self.engine.url.render_as_string(hide_password=False), workers=workers)
+
+    def _snapshot(self) -> Connection:
+        """A read connection whose queries all see one snapshot (REPEATABLE READ on PostgreSQL)."""
+        conn = self.engine.connect()
+        return conn if is_sqlite(conn) else conn.execution_options(isolation_level="REPEATABLE READ")
 
     def verifier(self, tenant: str) -> tuple[str, Ed25519PublicKey]:
         context = self._tenant(tenant)

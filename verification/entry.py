@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -167,19 +167,40 @@ class LogVerifier:
     the tlog storage layout writes them, so a caller can compare a stored tree as it goes.
     """
 
-    def __init__(self, origin: str) -> None:
+    def __init__(self, origin: str, *, start: int = 0, peaks: Sequence[bytes] = (),
+                 last_hash: str | None = ZERO_HASH, last_time: str = "", open_cases: bool = False) -> None:
+        """Verify from entry 0, or from `start` given the tree's `peaks` there (a segment).
+
+        A segment that does not know the entry before it passes ``last_hash=None``: the first `prev`
+        is then recorded in `first_prev` instead of checked. With `open_cases`, a case's first
+        `case_prev` in the segment is recorded in `case_first` (seq, value) for the caller to check
+        against the segments before.
+        """
         self.origin = origin
-        self.size = 0
-        self.last_hash = ZERO_HASH
-        self.last_time = ""
-        self._peaks: list[bytes] = []
+        self.size = start
+        self.last_hash = last_hash
+        self.last_time = last_time
+        self.first_prev: str | None = None
+        self._peaks: list[bytes] = list(peaks)
         self._case_heads: dict[str, str] = {}
+        self._open_cases = open_cases
+        self.case_first: dict[str, tuple[int, str | None]] = {}
         #: the parsed header of the entry most recently added
         self.header: dict[str, Any] = {}
 
     @property
     def root(self) -> bytes:
         return root_from_peaks(self._peaks) if self._peaks else EMPTY_ROOT
+
+    @property
+    def peaks(self) -> list[bytes]:
+        """The Merkle peaks of what was seen: the compact form of the tree."""
+        return list(self._peaks)
+
+    @property
+    def case_heads(self) -> dict[str, str]:
+        """Hex hash of the last entry seen of each case."""
+        return dict(self._case_heads)
 
     def add(self, header_bytes: bytes, stored_hash: bytes | None = None) -> list[bytes]:
         seq = self.size
@@ -188,11 +209,14 @@ class LogVerifier:
             raise ChainError(f"entry {seq}: header says seq {header['seq']} (gap, swap or reorder)", seq=seq)
         if header["log"] != self.origin:
             raise ChainError(f"entry {seq}: belongs to log {header['log']!r}, not {self.origin!r}", seq=seq)
-        if header["prev"] != self.last_hash:
+        if self.last_hash is None:
+            self.first_prev = header["prev"]
+        elif header["prev"] != self.last_hash:
             raise ChainError(f"entry {seq}: prev does not link to entry {seq - 1}", seq=seq)
         case = header["case"]
-        expected_case_prev = self._case_heads.get(case) if case is not None else None
-        if header["case_prev"] != expected_case_prev:
+        if self._open_cases and case is not None and case not in self._case_heads:
+            self.case_first[case] = (seq, header["case_prev"])
+        elif header["case_prev"] != (self._case_heads.get(case) if case is not None else None):
             raise ChainError(f"entry {seq}: case_prev does not link to the case's previous entry", seq=seq)
         if header["time"] < self.last_time:
             raise ChainError(f"entry {seq}: time goes backwards", seq=seq)

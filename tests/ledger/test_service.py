@@ -248,3 +248,14 @@ def test_concurrent_threads_are_group_committed(ledger: Ledger) -> None:
     assert sorted(seqs) == list(range(200))
     assert ledger._committer.commits < 200, "concurrent appends were not grouped into shared commits"
     assert ledger.verify_log("t")["size"] == 200
+
+
+def test_parallel_verify_log_agrees_with_one_pass(ledger: Ledger) -> None:
+    ledger.create_tenant("t")
+    ledger.append_batch("t", [_interaction(case=f"K{i % 7}", body=str(i)) for i in range(150)])
+    ledger.checkpoint("t")
+    ledger.append_batch("t", [_interaction(case=f"K{i % 5}", body=str(i)) for i in range(151)])
+    ledger.checkpoint("t")
+    single = ledger.verify_log("t", workers=1)
+    assert single["size"] == 301 and single["checkpoints"] == 2
+    assert ledger.verify_log("t", workers=2) == single

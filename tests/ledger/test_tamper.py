@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ledger.db import WRITE
 from ledger.errors import ChainError
+from ledger.logcheck import verify_stored_log
 from ledger.service import Ledger, NewEntry
 from ledger.settings import Settings
 from ledger.tree import stored_hash_count
@@ -31,6 +32,22 @@ def filled(ledger: Ledger) -> Ledger:
     ])
     ledger.verify_log("t")
     return ledger
+
+
+def _verify(ledger: Ledger) -> dict[str, object]:
+    """verify-log in one pass and cut into segments (in-process): both must agree on the first bad seq."""
+    try:
+        single = ledger.verify_log("t", workers=1)
+    except ChainError as error:
+        context = ledger._tenant("t")
+        with ledger.engine.connect() as conn, pytest.raises(ChainError) as segmented:
+            verify_stored_log(conn, context.log_id, context.origin, context.public_key, workers=3)
+        assert segmented.value.seq == error.seq, (segmented.value.message, error.message)
+        raise
+    context = ledger._tenant("t")
+    with ledger.engine.connect() as conn:
+        assert verify_stored_log(conn, context.log_id, context.origin, context.public_key, workers=3) == single
+    return single
 
 
 def _run(ledger: Ledger, *statements: str, **params: object) -> None:
@@ -63,7 +80,7 @@ def test_database_refuses_update_and_delete(filled: Ledger, statement: str) -> N
     filled.checkpoint("t")
     with pytest.raises(DBAPIError, match="append-only"):
         _run(filled, statement)
-    assert filled.verify_log("t")["size"] == SIZE
+    assert _verify(filled)["size"] == SIZE
 
 
 @pytest.mark.postgres
@@ -94,10 +111,10 @@ def test_changing_any_stored_byte_is_detected(filled: Ledger, column: str, seq: 
         tampered[position] ^= 0x01
         _run(filled, f"UPDATE entries SET {column} = :v WHERE seq = :s", v=bytes(tampered), s=seq)
         with pytest.raises(ChainError) as caught:
-            filled.verify_log("t")
+            _verify(filled)
         assert caught.value.seq == seq, caught.value.message
     _run(filled, f"UPDATE entries SET {column} = :v WHERE seq = :s", v=bytes(value), s=seq)
-    assert filled.verify_log("t")["size"] == SIZE
+    assert _verify(filled)["size"] == SIZE
 
 
 @pytest.mark.parametrize("column,value", [("kind", "document"), ("case_id", "case-9"), ("subject", None)])
@@ -105,7 +122,7 @@ def test_changing_a_denormalised_column_is_detected(filled: Ledger, column: str,
     _drop_triggers(filled)
     _run(filled, f"UPDATE entries SET {column} = :v WHERE seq = 4", v=value)
     with pytest.raises(ChainError) as caught:
-        filled.verify_log("t")
+        _verify(filled)
     assert caught.value.seq == 4
 
 
@@ -113,14 +130,14 @@ def test_changing_a_stored_tree_node_is_detected(filled: Ledger) -> None:
     _drop_triggers(filled)
     _run(filled, "UPDATE nodes SET hash = :h WHERE idx = 9", h=b"\x00" * 32)
     with pytest.raises(ChainError, match="node 9"):
-        filled.verify_log("t")
+        _verify(filled)
 
 
 def test_deleting_an_entry_is_detected(filled: Ledger) -> None:
     _drop_triggers(filled)
     _run(filled, "DELETE FROM entries WHERE seq = 6")
     with pytest.raises(ChainError) as caught:
-        filled.verify_log("t")
+        _verify(filled)
     assert caught.value.seq == 6
 
 
@@ -135,7 +152,7 @@ def test_swapping_two_entries_is_detected(filled: Ledger) -> None:
         _run(filled, f"UPDATE entries SET {assignments} WHERE seq = :seq",
              seq=target, **{c: source[c] for c in columns})
     with pytest.raises(ChainError) as caught:
-        filled.verify_log("t")
+        _verify(filled)
     assert caught.value.seq == 2
 
 
@@ -143,7 +160,7 @@ def test_truncating_the_tail_is_detected(filled: Ledger) -> None:
     _drop_triggers(filled)
     _run(filled, "DELETE FROM entries WHERE seq >= 9")
     with pytest.raises(ChainError) as caught:
-        filled.verify_log("t")
+        _verify(filled)
     assert caught.value.seq == 9
 
 
@@ -163,8 +180,8 @@ def test_a_consistent_rollback_is_detected_against_a_saved_checkpoint(filled: Le
          "UPDATE logs SET size = 8, head_hash = :h, head_time = :t, peaks = :p",
          n=stored_hash_count(8), h=bytes(head_hash).hex(), t=json.loads(head_time)["time"], p=peaks)
     with pytest.raises(ChainError, match="rolled back") as caught:
-        filled.verify_log("t")
+        _verify(filled)
     assert caught.value.seq == 8
     # and without the saved checkpoint the shortened log would look fine: the checkpoint is what catches it
     _run(filled, "DELETE FROM checkpoints")
-    assert filled.verify_log("t")["size"] == 8
+    assert _verify(filled)["size"] == 8

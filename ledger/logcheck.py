@@ -14,6 +14,7 @@ against the segments before it, so the result is exactly that of one pass.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -181,11 +182,11 @@ def verify_stored_log(conn: Connection, log_id: int, origin: str, public_key: Ed
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
             futures = [pool.submit(_segment_worker, url, log_id, origin, a, b, roots)
-                       for a, b in zip(bounds, bounds[1:], strict=False)]
+                       for a, b in itertools.pairwise(bounds)]
             segments = [future.result() for future in futures]
     else:
         segments = [_verify_segment(conn, log_id, origin, a, b, roots)
-                    for a, b in zip(bounds, bounds[1:], strict=False)]
+                    for a, b in itertools.pairwise(bounds)]
     checkpoints, nodes = _merge(segments)
     if repo.has_nodes_from(conn, log_id, stored_hash_count(size)):
         raise ChainError(f"stored tree has nodes beyond the {size} entries", seq=size)

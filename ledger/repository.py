@@ -12,20 +12,20 @@ from ledger.db import is_sqlite
 from ledger.models import Checkpoint, DataKey, Entry, Log, Node, Subject, Tenant
 
 __all__ = [
+    "case_entries",
     "case_heads",
     "count_entries",
-    "has_nodes_from",
     "current_data_key",
-    "case_entries",
     "delete_subject",
-    "entries_page",
     "destroy_data_keys",
+    "entries_page",
     "find_subject",
     "find_subjects",
     "get_data_key",
     "get_log",
     "get_log_for_update",
     "get_tenant",
+    "has_nodes_from",
     "insert_checkpoint",
     "insert_data_key",
     "insert_entries",
@@ -173,7 +173,7 @@ def _keyset(conn: Connection, sql: str, log_id: int, start: int, stop: int | Non
     stop = 2**62 if stop is None else stop
     while start < stop:
         rows = conn.exec_driver_sql(statement, (log_id, start, stop)).fetchall()
-        yield from rows  # type: ignore[misc]
+        yield from rows
         if len(rows) < chunk:
             return
         start = rows[-1][0] + 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "Checkpoint", "DataKey", "Entry", "Log", "Node", "Subject", "Tenant"]
+__all__ = ["Base", "CaseHead", "Checkpoint", "DataKey", "Entry", "Log", "Node", "Subject", "Tenant"]
 
 
 class Base(DeclarativeBase):
@@ -46,7 +46,7 @@ class Entry(Base):
 
     log_id: Mapped[int] = mapped_column(ForeignKey("logs.id"), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    entry_id: Mapped[str] = mapped_column(String(36), unique=True)
+    entry_id: Mapped[str] = mapped_column(String(36))
     kind: Mapped[str] = mapped_column(String(32))
     case_id: Mapped[str | None] = mapped_column(String(128))
     subject: Mapped[str | None] = mapped_column(String(64))
@@ -57,6 +57,16 @@ class Entry(Base):
     envelope: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     __table_args__ = (Index("ix_entries_case", "log_id", "case_id", "seq"),)
+
+
+class CaseHead(Base):
+    """Hash of the newest entry of each case: the `case_prev` of the case's next entry."""
+
+    __tablename__ = "case_heads"
+
+    log_id: Mapped[int] = mapped_column(ForeignKey("logs.id"), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    head_hash: Mapped[str] = mapped_column(String(64))
 
 
 class Node(Base):

@@ -9,7 +9,7 @@ from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 
 from ledger.db import is_sqlite
-from ledger.models import Checkpoint, DataKey, Entry, Log, Node, Subject, Tenant
+from ledger.models import CaseHead, Checkpoint, DataKey, Entry, Log, Node, Subject, Tenant
 
 __all__ = [
     "case_entries",
@@ -39,6 +39,7 @@ __all__ = [
     "list_checkpoints",
     "read_entry",
     "read_nodes",
+    "set_case_heads",
     "set_log_head",
 ]
 
@@ -49,6 +50,7 @@ _T = cast(Table, Tenant.__table__)
 _L = cast(Table, Log.__table__)
 _E = cast(Table, Entry.__table__)
 _N = cast(Table, Node.__table__)
+_H = cast(Table, CaseHead.__table__)
 _C = cast(Table, Checkpoint.__table__)
 _S = cast(Table, Subject.__table__)
 _K = cast(Table, DataKey.__table__)
@@ -107,22 +109,30 @@ def set_log_head(conn: Connection, log_id: int, size: int, head_hash: str, head_
 
 
 def case_heads(conn: Connection, log_id: int, cases: Iterable[str]) -> dict[str, str]:
-    """Hex entry hash of the newest entry of each case (absent for a case with no entries), in one query."""
+    """Hex entry hash of the newest entry of each case (absent for a case with no entries)."""
     wanted = list(cases)
     if not wanted:
         return {}
-    inner = _E.alias("inner")
-    newest = (
-        select(func.max(inner.c.seq))
-        .where(inner.c.log_id == _E.c.log_id, inner.c.case_id == _E.c.case_id)
-        .scalar_subquery()
-    )
-    rows = conn.execute(
-        select(_E.c.case_id, _E.c.entry_hash).where(
-            _E.c.log_id == log_id, _E.c.case_id.in_(wanted), _E.c.seq == newest
+    rows = conn.execute(select(_H.c.case_id, _H.c.head_hash).where(_H.c.log_id == log_id, _H.c.case_id.in_(wanted)))
+    return {str(row.case_id): str(row.head_hash) for row in rows}
+
+
+def set_case_heads(conn: Connection, log_id: int, heads: dict[str, str], known: Iterable[str]) -> None:
+    """Record the newest entry of each case; `known` are the cases that already had a row."""
+    known = set(known)
+    fresh = [(log_id, case, digest) for case, digest in heads.items() if case not in known]
+    if fresh:
+        _insert_many(conn, "case_heads", ("log_id", "case_id", "head_hash"), fresh)
+    changed = [(digest, log_id, case) for case, digest in heads.items() if case in known]
+    if changed:
+        marker = _marker(conn)
+        conn.exec_driver_sql(
+            f"UPDATE case_heads SET head_hash = {marker} WHERE log_id = {marker} AND case_id = {marker}", changed
         )
-    )
-    return {str(row.case_id): bytes(row.entry_hash).hex() for row in rows}
+
+
+def _marker(conn: Connection) -> str:
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
 _ENTRY_COLUMNS = ("log_id", "seq", "entry_id", "kind", "case_id", "subject", "key_id", "header", "entry_hash",
@@ -131,7 +141,7 @@ _ENTRY_COLUMNS = ("log_id", "seq", "entry_id", "kind", "case_id", "subject", "ke
 
 def _insert_many(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
     """executemany straight on the driver: the append hot path skips per-row statement processing."""
-    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    marker = _marker(conn)
     statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
     conn.exec_driver_sql(statement, list(rows))
 
@@ -168,7 +178,7 @@ def case_entries(conn: Connection, log_id: int, case: str) -> list[Record]:
 def _keyset(conn: Connection, sql: str, log_id: int, start: int, stop: int | None,
             chunk: int) -> Iterator[tuple[Any, ...]]:
     """Stream rows whose first column is the key, from `start` to before `stop`, a page at a time."""
-    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    marker = _marker(conn)
     statement = sql.format(m=marker) + f" LIMIT {int(chunk)}"
     stop = 2**62 if stop is None else stop
     while start < stop:

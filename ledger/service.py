@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import re
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,7 +40,7 @@ from ledger.logcheck import verify_stored_log
 from ledger.settings import Settings
 from ledger.tree import consistency_proof, inclusion_proof, range_proof, stored_hash_index, tree_hash
 from verification.checkpoint import Checkpoint, sign_checkpoint, verifier_key
-from verification.entry import CHANNELS, HEADER_VERSION, ZERO_HASH, canonical_json, is_plain_json
+from verification.entry import CHANNELS, HEADER_VERSION, ZERO_HASH, canonical_json, encode_header, is_plain_json
 from verification.merkle import EMPTY_ROOT, HASH_SIZE, append_leaf, leaf_hash, root_from_peaks
 
 __all__ = ["KINDS", "Ledger", "NewEntry", "ReadEntry", "Receipt", "TenantInfo", "utc_now"]
@@ -389,7 +388,7 @@ class Ledger:
             raise InvalidInput(f"{where}meta is limited to 4 KiB of clear, non-personal metadata")
 
     def _prepare(self, context: _TenantContext, entry: NewEntry, handles: Mapping[str, str]) -> _Prepared:
-        entry_id = str(uuid.uuid4())
+        entry_id = _uuid4()
         subject = handles[entry.subject_ref] if entry.subject_ref else None
         key_id = envelope = ct = commit = None
         if entry.content is not None:
@@ -410,6 +409,7 @@ class Ledger:
             peaks = _split_peaks(bytes(head.peaks))
             now = max(self._clock(), last_time)
             cases = repo.case_heads(conn, log_id, {item.case for item in items if item.case is not None})
+            known_cases = set(cases)
             entry_rows: list[tuple[Any, ...]] = []
             node_rows: list[tuple[int, int, bytes]] = []
             receipts: list[Receipt] = []
@@ -421,7 +421,7 @@ class Ledger:
                     "channel": item.channel, "subject": item.subject, "key": item.key_id, "ct": item.ct,
                     "commit": item.commit, "meta": item.meta, "prev": prev,
                 }
-                header_bytes = canonical_json(header)
+                header_bytes = encode_header(header)
                 digest = leaf_hash(header_bytes)
                 prev = digest.hex()
                 if item.case is not None:
@@ -435,6 +435,8 @@ class Ledger:
                 size += 1
             repo.insert_entries(conn, entry_rows)
             repo.insert_nodes(conn, node_rows)
+            repo.set_case_heads(conn, log_id, {item.case: cases[item.case] for item in items if item.case},
+                                known_cases)
             repo.set_log_head(conn, log_id, size, prev, now, b"".join(peaks))
         self.appended_entries += len(receipts)
         return receipts
@@ -619,6 +621,15 @@ class Ledger:
 
     def log_id(self, tenant: str) -> int:
         return self._tenant(tenant).log_id
+
+
+def _uuid4() -> str:
+    """A random (version 4) UUID, lowercase: what `str(uuid.uuid4())` gives, several times faster."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def canonical_header(data: bytes) -> dict[str, Any]:

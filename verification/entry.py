@@ -25,6 +25,7 @@ __all__ = [
     "ZERO_HASH",
     "LogVerifier",
     "canonical_json",
+    "encode_header",
     "entry_hash",
     "is_plain_json",
     "parse_header",
@@ -99,6 +100,13 @@ def canonical_json(value: Any) -> bytes:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, ValueError, TypeError) as exc:
         raise FormatError(f"value has no RFC 8785 canonical form: {exc}") from exc
+
+
+def encode_header(header: Mapping[str, Any]) -> bytes:
+    """JCS bytes of a header built by the sequencer: only `meta` can hold values off the fast path."""
+    if header["seq"] <= _MAX_SAFE_INT and is_plain_json(header["meta"]):
+        return _encode_plain(header)
+    return canonical_json(dict(header))
 
 
 def entry_hash(header: Mapping[str, Any]) -> bytes:

@@ -259,3 +259,19 @@ def test_parallel_verify_log_agrees_with_one_pass(ledger: Ledger) -> None:
     single = ledger.verify_log("t", workers=1)
     assert single["size"] == 301 and single["checkpoints"] == 2
     assert ledger.verify_log("t", workers=2) == single
+
+
+def test_minted_ids_are_version_4_uuids_and_aads_are_jcs() -> None:
+    import uuid
+
+    import rfc8785
+
+    from ledger.envelope import content_aad
+    from ledger.service import _uuid4
+
+    for _ in range(200):
+        text = _uuid4()
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
+    for log, entry_id, key in (("caseledger.local/acme", _uuid4(), "dk_00ff"), ('odd "log"/é', "x\\y", "k\n")):
+        assert content_aad(log, entry_id, key) == rfc8785.dumps({"log": log, "id": entry_id, "key": key})

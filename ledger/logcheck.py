@@ -127,7 +127,7 @@ def _segment_worker(url: str, log_id: int, origin: str, start: int, end: int, ro
         engine.dispose()
 
 
-def _merge(segments: list[_Segment]) -> tuple[int, int]:
+def _merge(segments: list[_Segment]) -> tuple[int, int, dict[str, str]]:
     """Check what each segment left open against the segments before it."""
     heads: dict[str, str] = {}
     last_hash, last_time = ZERO_HASH, ""
@@ -145,7 +145,7 @@ def _merge(segments: list[_Segment]) -> tuple[int, int]:
         heads |= segment.case_last
         assert segment.last_hash is not None
         last_hash, last_time = segment.last_hash, segment.last_time
-    return sum(s.checkpoints for s in segments), sum(s.nodes for s in segments)
+    return sum(s.checkpoints for s in segments), sum(s.nodes for s in segments), heads
 
 
 def _signed_roots(conn: Connection, log_id: int, origin: str, public_key: Ed25519PublicKey,
@@ -187,7 +187,11 @@ def verify_stored_log(conn: Connection, log_id: int, origin: str, public_key: Ed
     else:
         segments = [_verify_segment(conn, log_id, origin, a, b, roots)
                     for a, b in itertools.pairwise(bounds)]
-    checkpoints, nodes = _merge(segments)
+    checkpoints, nodes, heads = _merge(segments)
+    stored_heads = repo.all_case_heads(conn, log_id)
+    if stored_heads != heads:
+        wrong = sorted(set(stored_heads.items()) ^ set(heads.items()))[0][0]
+        raise ChainError(f"the stored head of case {wrong!r} is not the case's last entry", seq=size, case=wrong)
     if repo.has_nodes_from(conn, log_id, stored_hash_count(size)):
         raise ChainError(f"stored tree has nodes beyond the {size} entries", seq=size)
     last_hash = next((s.last_hash for s in reversed(segments) if s.start < s.end), ZERO_HASH)

@@ -12,6 +12,7 @@ from ledger.db import is_sqlite
 from ledger.models import CaseHead, Checkpoint, DataKey, Entry, Log, Node, Subject, Tenant
 
 __all__ = [
+    "all_case_heads",
     "case_entries",
     "case_heads",
     "count_entries",
@@ -114,6 +115,11 @@ def case_heads(conn: Connection, log_id: int, cases: Iterable[str]) -> dict[str,
     if not wanted:
         return {}
     rows = conn.execute(select(_H.c.case_id, _H.c.head_hash).where(_H.c.log_id == log_id, _H.c.case_id.in_(wanted)))
+    return {str(row.case_id): str(row.head_hash) for row in rows}
+
+
+def all_case_heads(conn: Connection, log_id: int) -> dict[str, str]:
+    rows = conn.execute(select(_H.c.case_id, _H.c.head_hash).where(_H.c.log_id == log_id))
     return {str(row.case_id): str(row.head_hash) for row in rows}
 
 

@@ -126,6 +126,12 @@ def test_changing_a_denormalised_column_is_detected(filled: Ledger, column: str,
     assert caught.value.seq == 4
 
 
+def test_changing_a_stored_case_head_is_detected(filled: Ledger) -> None:
+    _run(filled, "UPDATE case_heads SET head_hash = :h WHERE case_id = 'case-1'", h="ab" * 32)
+    with pytest.raises(ChainError, match="case-1"):
+        _verify(filled)
+
+
 def test_changing_a_stored_tree_node_is_detected(filled: Ledger) -> None:
     _drop_triggers(filled)
     _run(filled, "UPDATE nodes SET hash = :h WHERE idx = 9", h=b"\x00" * 32)
@@ -174,11 +180,15 @@ def test_a_consistent_rollback_is_detected_against_a_saved_checkpoint(filled: Le
     verifier = LogVerifier("caseledger.local/t")
     with filled.engine.connect() as conn:
         for seq in range(8):
-            verifier.add(bytes(conn.execute(text("SELECT header FROM entries WHERE seq = :s"), {"s": seq}).scalar_one()))
+            header = conn.execute(text("SELECT header FROM entries WHERE seq = :s"), {"s": seq}).scalar_one()
+            verifier.add(bytes(header))
     peaks = b"".join(verifier._peaks)
     _run(filled, "DELETE FROM entries WHERE seq >= 8", "DELETE FROM nodes WHERE idx >= :n",
          "UPDATE logs SET size = 8, head_hash = :h, head_time = :t, peaks = :p",
          n=stored_hash_count(8), h=bytes(head_hash).hex(), t=json.loads(head_time)["time"], p=peaks)
+    _run(filled, "DELETE FROM case_heads")
+    for case, digest in verifier.case_heads.items():
+        _run(filled, "INSERT INTO case_heads (log_id, case_id, head_hash) VALUES (1, :c, :h)", c=case, h=digest)
     with pytest.raises(ChainError, match="rolled back") as caught:
         _verify(filled)
     assert caught.value.seq == 8

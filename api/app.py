@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest, multiprocess
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest, multiprocess
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from sqlalchemy import text
 
@@ -25,14 +25,18 @@ from ledger.settings import Settings
 
 __all__ = ["create_app", "create_app_from_env"]
 
-APPEND_TRANSACTIONS = Gauge("caseledger_append_transactions", "append transactions committed by this process",
-                            multiprocess_mode="livesum")
-APPENDED_ENTRIES = Gauge("caseledger_appended_entries", "entries appended by this process",
-                         multiprocess_mode="livesum")
+APPEND_TRANSACTIONS = Counter("caseledger_append_transactions", "append transactions committed (group commits)")
+APPENDED_ENTRIES = Counter("caseledger_appended_entries", "entries appended")
+
+
+def _count_commit(entries: int) -> None:
+    APPEND_TRANSACTIONS.inc()
+    APPENDED_ENTRIES.inc(entries)
 
 
 def _state(settings: Settings) -> AppState:
     ledger = Ledger.open(settings)
+    ledger.on_commit = _count_commit
     key = load_jwt_key(settings)
     return AppState(
         ledger=ledger,
@@ -86,10 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/metrics", tags=["operations"], response_class=Response,
              responses={200: {"content": {"text/plain": {}}}})
-    def metrics(request: Request) -> Response:
-        state: AppState = request.app.state.caseledger
-        APPEND_TRANSACTIONS.set(state.ledger.append_transactions)
-        APPENDED_ENTRIES.set(state.ledger.appended_entries)
+    def metrics() -> Response:
         registry: CollectorRegistry = DEFAULT_REGISTRY
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()

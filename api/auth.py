@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import threading
@@ -158,7 +159,7 @@ class TokenVerifier:
         self._settings = settings
         self._keys: dict[str, _Key] = {}
         self._lock = threading.Lock()
-        self._fetched_at = 0.0
+        self._fetched_at = -math.inf  # not 0.0: monotonic() may be under a minute after boot
         if builtin is not None:
             kid = _kid_for(builtin)
             self._keys[kid] = _Key(kid, "EdDSA", builtin, settings.builtin_issuer, settings.jwt_audience)

@@ -78,6 +78,8 @@ def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc.__cause__, LedgerError):  # a domain error raised where only HTTPException passes
+        return _ledger_error(_request, exc.__cause__)
     return problem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
 

@@ -154,8 +154,8 @@ class Ledger:
         self._data_keys: dict[str, bytes] = {}
         self._current_keys: dict[tuple[int, str], str] = {}
         self._committer: GroupCommitter[_Prepared, Receipt] = GroupCommitter(self._write)
-        #: entries appended by this process (metrics)
-        self.appended_entries = 0
+        #: called after each append transaction commits, with its number of entries (metrics hook)
+        self.on_commit: Callable[[int], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -438,13 +438,9 @@ class Ledger:
             repo.set_case_heads(conn, log_id, {item.case: cases[item.case] for item in items if item.case},
                                 known_cases)
             repo.set_log_head(conn, log_id, size, prev, now, b"".join(peaks))
-        self.appended_entries += len(receipts)
+        if self.on_commit is not None:
+            self.on_commit(len(receipts))
         return receipts
-
-    @property
-    def append_transactions(self) -> int:
-        """Append transactions committed by this process; fewer than appends when grouped."""
-        return self._committer.commits
 
     # ------------------------------------------------------------------ reading
 

@@ -26,16 +26,17 @@ def get_entry(
     return access.entry(principal.tenant, as_reader(principal), seq, content, purpose)
 
 
-@router.get("/entries", response_model=EntriesPage, response_model_exclude_none=True)
+@router.get("/entries", response_model=EntriesPage, response_model_exclude_unset=True)
 def list_entries(
     ledger: LedgerDep,
     principal: Annotated[Principal, Depends(requires(Permission.READ_HEADERS))],
     after: Annotated[int, Query(ge=-1, le=_MAX_SEQ, description="last seq already seen")] = -1,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    page = ledger.headers(principal.tenant, after, min(limit, ledger.settings.max_page))
+    size = min(limit, ledger.settings.max_page)
+    page = ledger.headers(principal.tenant, after, size)
     entries = [{"seq": seq, "entry_hash": digest, "header": header} for seq, digest, header in page]
-    return {"entries": entries, "next_after": page[-1][0] if len(page) == limit else None}
+    return {"entries": entries, "next_after": page[-1][0] if len(page) == size else None}
 
 
 @router.get("/cases/{case}/timeline", response_model=Timeline, response_model_exclude_none=True)

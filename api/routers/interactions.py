@@ -10,6 +10,7 @@ from api.auth import Principal
 from api.deps import LedgerDep, requires
 from api.schemas import InteractionIn, Receipt
 from compliance.access import Permission
+from ledger.errors import FormatError, InvalidInput
 from ledger.service import NewEntry
 from verification.entry import canonical_json
 
@@ -23,9 +24,13 @@ def log_interaction(
     ledger: LedgerDep,
     principal: Annotated[Principal, Depends(requires(Permission.LOG_INTERACTIONS))],
 ) -> Receipt:
+    try:  # unsafe integers, NaN/Infinity and lone surrogates have no RFC 8785 form: the client's error
+        content = canonical_json(body.content)
+    except FormatError as exc:
+        raise InvalidInput(f"content: {exc.message}") from None
     receipt = ledger.append(principal.tenant, NewEntry(
         kind="interaction", channel=body.channel, case=body.case, subject_ref=body.subject_ref,
-        actor=principal.actor, content=canonical_json(body.content), meta=body.clear_meta(),
+        actor=principal.actor, content=content, meta=body.clear_meta(),
     ))
     response.headers["Location"] = f"/v1/entries/{receipt.seq}"
     return Receipt(**receipt.as_dict())

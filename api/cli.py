@@ -13,7 +13,7 @@ import shutil
 import socket
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -284,10 +284,8 @@ def _prepare_demo(settings: Settings, base: str) -> None:
     load_jwt_key(settings, create=True)
     opened = Ledger.open(settings)
     try:
-        try:
+        with suppress(Conflict):
             opened.create_tenant("demo")
-        except Conflict:
-            pass
     finally:
         opened.close()
     issuer = _issuer(settings)

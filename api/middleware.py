@@ -56,11 +56,10 @@ class BodyLimit:
                 await send(message)
             return
         for name, value in scope["headers"]:
-            if name == b"content-length":
-                if not value.isdigit() or int(value) > self.limit:
-                    for message in _too_large(self.limit):
-                        await send(message)
-                    return
+            if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
+                for message in _too_large(self.limit):
+                    await send(message)
+                return
         received = 0
 
         async def limited() -> Message:

@@ -52,11 +52,8 @@ def problem(status: int, title: str, detail: str | None = None, code: str = "abo
 
 def _ledger_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LedgerError)
-    for kind, status, title in _STATUS:
-        if isinstance(exc, kind):
-            break
-    else:
-        status, title = 400, "Bad Request"
+    status, title = next(((status, title) for kind, status, title in _STATUS if isinstance(exc, kind)),
+                         (400, "Bad Request"))
     if isinstance(exc, Unauthenticated):
         return problem(401, title, code=exc.code, headers={"WWW-Authenticate": "Bearer"})
     if status >= 500:

@@ -161,7 +161,8 @@ def test_bad_input_gives_one_line_errors(cli: CLI, tmp_path: Path) -> None:
     assert [json.loads(line)["seq"] for line in result.stdout.splitlines()] == [0, 1, 2]
     assert cli.json("tenant", "show", "t")["size"] == 3
     bad_kind = "\n".join([json.dumps({"kind": "interaction"}), json.dumps({"kind": "nope"})])
-    assert "line 2: unknown kind" in _error(cli.run("append", "--tenant", "t", "--jsonl", "-", stdin=bad_kind, ok=False))
+    refused = cli.run("append", "--tenant", "t", "--jsonl", "-", stdin=bad_kind, ok=False)
+    assert "line 2: unknown kind" in _error(refused)
     assert cli.json("tenant", "show", "t")["size"] == 4
     assert "beyond the log" in _error(cli.run("prove", "--tenant", "t", "--seq", "0", "--size", "99", ok=False))
     assert "no entry 40" in _error(cli.run("read", "--tenant", "t", "--seq", "40", ok=False))

@@ -36,7 +36,6 @@ __all__ = [
     "insert_tenant",
     "iter_entries",
     "iter_nodes",
-    "latest_checkpoint",
     "list_checkpoints",
     "read_entry",
     "read_nodes",
@@ -234,13 +233,6 @@ def insert_checkpoint(conn: Connection, log_id: int, size: int, root: bytes, not
 
 def list_checkpoints(conn: Connection, log_id: int) -> list[Record]:
     return list(conn.execute(select(_C).where(_C.c.log_id == log_id).order_by(_C.c.size)).all())
-
-
-def latest_checkpoint(conn: Connection, log_id: int, max_size: int | None = None) -> Record | None:
-    query = select(_C).where(_C.c.log_id == log_id)
-    if max_size is not None:
-        query = query.where(_C.c.size <= max_size)
-    return conn.execute(query.order_by(_C.c.size.desc()).limit(1)).first()
 
 
 def find_subjects(conn: Connection, tenant_id: int, ref_macs: Sequence[bytes]) -> dict[bytes, str]:

@@ -502,14 +502,6 @@ class Ledger:
         if size > current:
             raise NotFound(f"{what} {size} is beyond the log, which has {current} entries", size=current)
 
-    def root_at(self, tenant: str, size: int | None = None) -> tuple[int, bytes]:
-        context = self._tenant(tenant)
-        with self._read() as conn:
-            current = self._size(conn, context)
-            size = current if size is None else size
-            self._check_size(size, current)
-            return size, tree_hash(size, self._reader(conn, context))
-
     def prove_inclusion(self, tenant: str, seq: int, size: int | None = None) -> dict[str, Any]:
         context = self._tenant(tenant)
         with self._read() as conn:
@@ -575,11 +567,6 @@ class Ledger:
             repo.insert_checkpoint(conn, context.log_id, head.size, root, note, self._clock())
         return head.size, note
 
-    def checkpoints(self, tenant: str) -> list[tuple[int, bytes, str]]:
-        context = self._tenant(tenant)
-        with self._read() as conn:
-            return [(row.size, bytes(row.root), row.note) for row in repo.list_checkpoints(conn, context.log_id)]
-
     def receipt(self, tenant: str, seq: int) -> dict[str, Any]:
         """A self-contained proof that entry `seq` is in the log: header, inclusion proof, checkpoint."""
         context = self._tenant(tenant)
@@ -610,13 +597,6 @@ class Ledger:
         """A read connection whose queries all see one snapshot (REPEATABLE READ on PostgreSQL)."""
         conn = self.engine.connect()
         return conn if is_sqlite(conn) else conn.execution_options(isolation_level="REPEATABLE READ")
-
-    def verifier(self, tenant: str) -> tuple[str, Ed25519PublicKey]:
-        context = self._tenant(tenant)
-        return context.origin, context.public_key
-
-    def log_id(self, tenant: str) -> int:
-        return self._tenant(tenant).log_id
 
 
 def _uuid4() -> str:

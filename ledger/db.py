@@ -31,6 +31,8 @@ def is_sqlite(engine: Engine | Connection) -> bool:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    # as many pooled connections as the HTTP server has request threads, so none waits for one
+    kwargs = {"pool_size": 40, "max_overflow": 10} | kwargs
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False}, **kwargs)
 
@@ -52,7 +54,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     if url.startswith("postgresql"):
-        return create_engine(url, pool_pre_ping=True, **kwargs)
+        # no pre-ping round trip per checkout: connections are recycled, and a dropped one fails its
+        # request once (503) while the pool replaces it
+        return create_engine(url, pool_recycle=1800, **kwargs)
     raise ConfigurationError(f"unsupported database URL {url.split(':', 1)[0]!r}: use sqlite or postgresql")
 
 

@@ -37,6 +37,8 @@ class Log(Base):
     head_time: Mapped[str] = mapped_column(String(32), default="")
     #: the Merkle peaks of the current tree, 32 bytes each, largest subtree first
     peaks: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    #: grows whenever subject mappings or data keys change: invalidates every process's key caches
+    key_epoch: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Entry(Base):

@@ -13,6 +13,7 @@ from ledger.models import CaseHead, Checkpoint, DataKey, Entry, Log, Node, Subje
 
 __all__ = [
     "all_case_heads",
+    "bump_key_epoch",
     "case_entries",
     "case_heads",
     "count_entries",
@@ -36,6 +37,7 @@ __all__ = [
     "insert_tenant",
     "iter_entries",
     "iter_nodes",
+    "key_epoch",
     "list_checkpoints",
     "read_entry",
     "read_nodes",
@@ -92,12 +94,21 @@ def get_log_for_update(conn: Connection, log_id: int) -> Record:
     On SQLite the write transaction began with BEGIN IMMEDIATE, which already holds the database
     write lock; PostgreSQL takes a row lock.
     """
-    query = select(_L.c.size, _L.c.head_hash, _L.c.head_time, _L.c.peaks, _L.c.origin).where(
+    query = select(_L.c.size, _L.c.head_hash, _L.c.head_time, _L.c.peaks, _L.c.origin, _L.c.key_epoch).where(
         _L.c.id == log_id
     )
     if not is_sqlite(conn):
         query = query.with_for_update()
     return conn.execute(query).one()
+
+
+def key_epoch(conn: Connection, log_id: int) -> int:
+    return int(conn.execute(select(_L.c.key_epoch).where(_L.c.id == log_id)).scalar_one())
+
+
+def bump_key_epoch(conn: Connection, log_id: int) -> None:
+    """Tell every process that subject mappings or data keys of this log changed."""
+    conn.execute(update(_L).where(_L.c.id == log_id).values(key_epoch=_L.c.key_epoch + 1))
 
 
 def set_log_head(conn: Connection, log_id: int, size: int, head_hash: str, head_time: str,

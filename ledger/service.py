@@ -124,10 +124,24 @@ class _Prepared:
     ct: str | None
     commit: str | None
     meta: dict[str, Any]
+    #: the key epoch the subject handle and data key were taken from (checked under the log lock)
+    epoch: int
+
+
+class _StaleKeys(Exception):
+    """A subject mapping or data key cached by this process was changed elsewhere: prepare again."""
 
 
 @dataclass
 class _TenantContext:
+    """What a process keeps about one tenant. The caches hold only what is valid at `epoch`.
+
+    The log row's key epoch grows whenever a subject mapping is deleted or data keys are rotated or
+    destroyed, by any process; appends prepared from older caches are refused under the log lock and
+    prepared again, and reads re-check the epoch, so crypto-shredding and forgetting take effect at
+    once in every process.
+    """
+
     name: str
     tenant_id: int
     log_id: int
@@ -136,6 +150,17 @@ class _TenantContext:
     public_key: Ed25519PublicKey
     signing_key_wrapped: bytes
     signing_key: Ed25519PrivateKey | None = None
+    epoch: int = -1
+    subjects: dict[bytes, str] = field(default_factory=dict)
+    data_keys: dict[str, bytes] = field(default_factory=dict)
+    current_keys: dict[str, str] = field(default_factory=dict)
+
+    def sync(self, epoch: int) -> None:
+        if epoch != self.epoch:
+            self.subjects.clear()
+            self.data_keys.clear()
+            self.current_keys.clear()
+            self.epoch = epoch
 
 
 class Ledger:
@@ -151,8 +176,6 @@ class Ledger:
         self._master = master
         self._clock = clock
         self._tenants: dict[str, _TenantContext] = {}
-        self._data_keys: dict[str, bytes] = {}
-        self._current_keys: dict[tuple[int, str], str] = {}
         self._committer: GroupCommitter[_Prepared, Receipt] = GroupCommitter(self._write)
         #: called after each append transaction commits, with its number of entries (metrics hook)
         self.on_commit: Callable[[int], None] | None = None
@@ -256,15 +279,18 @@ class Ledger:
         return self._subject_handles(self._tenant(tenant), {ref}, create=create)[ref]
 
     def _subject_handles(self, context: _TenantContext, refs: set[str], *, create: bool = True) -> dict[str, str]:
-        """Handles for many references with one lookup; missing ones are created (or NotFound)."""
+        """Handles for many references: from the cache, else one lookup; missing ones are created."""
         for ref in refs:
             if not ref or len(ref) > 256:
                 raise InvalidInput("a subject reference must be 1-256 characters")
         macs = {subject_ref_mac(context.tenant_key, ref): ref for ref in refs}
+        handles = {macs[mac]: context.subjects[mac] for mac in macs if mac in context.subjects}
+        if len(handles) == len(macs):
+            return handles
         with self._read() as conn:
+            context.sync(repo.key_epoch(conn, context.log_id))
             found = repo.find_subjects(conn, context.tenant_id, list(macs))
-        handles = {macs[mac]: handle for mac, handle in found.items()}
-        missing = {mac: ref for mac, ref in macs.items() if ref not in handles}
+        missing = {mac: ref for mac, ref in macs.items() if mac not in found}
         if missing and not create:
             raise NotFound("no such subject", tenant=context.name)
         if missing:
@@ -278,14 +304,17 @@ class Ledger:
                     made = repo.find_subjects(conn, context.tenant_id, list(missing))
                 if len(made) != len(missing):
                     raise Conflict("subjects are being created concurrently; retry") from None
-            handles |= {missing[mac]: handle for mac, handle in made.items()}
-        return handles
+            found |= made
+        context.subjects.update(found)
+        return {macs[mac]: handle for mac, handle in found.items()}
 
     def forget_subject_ref(self, tenant: str, ref: str) -> str:
         """Delete the mapping from a reference to its handle: the only link to the person."""
         context = self._tenant(tenant)
         with self._write_conn() as conn, conn.begin():
             handle = repo.delete_subject(conn, context.tenant_id, subject_ref_mac(context.tenant_key, ref))
+            repo.bump_key_epoch(conn, context.log_id)
+        context.sync(-1)
         if handle is None:
             raise NotFound("no such subject", tenant=tenant)
         return handle
@@ -293,7 +322,8 @@ class Ledger:
     # ------------------------------------------------------------------ data keys
 
     def _data_key(self, context: _TenantContext, key_id: str) -> bytes | None:
-        key = self._data_keys.get(key_id)
+        """A data key by id, None once destroyed. Callers sync the context's epoch first."""
+        key = context.data_keys.get(key_id)
         if key is not None:
             return key
         with self._read() as conn:
@@ -301,33 +331,39 @@ class Ledger:
         if row is None or row.wrapped is None:
             return None
         key = open_envelope(context.tenant_key, bytes(row.wrapped), _data_key_aad(key_id))
-        self._data_keys[key_id] = key
+        context.data_keys[key_id] = key
         return key
 
     def _current_data_key(self, context: _TenantContext, subject: str) -> tuple[str, bytes]:
-        cached = self._current_keys.get((context.tenant_id, subject))
-        if cached is not None and cached in self._data_keys:
-            return cached, self._data_keys[cached]
+        cached = context.current_keys.get(subject)
+        if cached is not None and cached in context.data_keys:
+            return cached, context.data_keys[cached]
         with self._read() as conn:
+            context.sync(repo.key_epoch(conn, context.log_id))
             row = repo.current_data_key(conn, context.tenant_id, subject)
         if row is not None and row.wrapped is not None:
             key = self._data_key(context, row.key_id)
             assert key is not None
-            self._current_keys[(context.tenant_id, subject)] = row.key_id
+            context.current_keys[subject] = row.key_id
             return row.key_id, key
         return self._new_data_key(context, subject, 1 if row is None else row.version + 1)
 
-    def _new_data_key(self, context: _TenantContext, subject: str, version: int) -> tuple[str, bytes]:
+    def _new_data_key(self, context: _TenantContext, subject: str, version: int,
+                      *, rotation: bool = False) -> tuple[str, bytes]:
         key_id, key = new_data_key_id(), new_key()
         wrapped = seal(context.tenant_key, key, _data_key_aad(key_id))
         try:
             with self._write_conn() as conn, conn.begin():
                 repo.insert_data_key(conn, key_id, context.tenant_id, subject, version, wrapped, self._clock())
+                if rotation:  # every process must move to the new version
+                    repo.bump_key_epoch(conn, context.log_id)
         except IntegrityError:  # another writer made this version first
-            self._current_keys.pop((context.tenant_id, subject), None)
+            context.current_keys.pop(subject, None)
             return self._current_data_key(context, subject)
-        self._data_keys[key_id] = key
-        self._current_keys[(context.tenant_id, subject)] = key_id
+        if rotation:
+            context.sync(-1)
+        context.data_keys[key_id] = key
+        context.current_keys[subject] = key_id
         return key_id, key
 
     def rotate_data_key(self, tenant: str, subject: str | None) -> str:
@@ -336,16 +372,15 @@ class Ledger:
         subject_key = subject or _NO_SUBJECT
         with self._read() as conn:
             row = repo.current_data_key(conn, context.tenant_id, subject_key)
-        return self._new_data_key(context, subject_key, 1 if row is None else row.version + 1)[0]
+        return self._new_data_key(context, subject_key, 1 if row is None else row.version + 1, rotation=True)[0]
 
     def destroy_data_keys(self, tenant: str, subject: str) -> list[str]:
         """Crypto-shredding: the subject's content is gone for good; every proof still verifies."""
         context = self._tenant(tenant)
         with self._write_conn() as conn, conn.begin():
             destroyed = repo.destroy_data_keys(conn, context.tenant_id, subject, self._clock())
-        for key_id in destroyed:
-            self._data_keys.pop(key_id, None)
-        self._current_keys.pop((context.tenant_id, subject), None)
+            repo.bump_key_epoch(conn, context.log_id)
+        context.sync(-1)
         return destroyed
 
     # ------------------------------------------------------------------ appending
@@ -361,9 +396,14 @@ class Ledger:
             self.check(entry, index if len(entries) > 1 else None)
         context = self._tenant(tenant)
         refs = {entry.subject_ref for entry in entries if entry.subject_ref}
-        handles = self._subject_handles(context, refs) if refs else {}
-        prepared = [self._prepare(context, entry, handles) for entry in entries]
-        return self._committer.submit(context.log_id, prepared)
+        for _attempt in range(3):
+            handles = self._subject_handles(context, refs) if refs else {}
+            prepared = [self._prepare(context, entry, handles) for entry in entries]
+            try:
+                return self._committer.submit(context.log_id, prepared)
+            except _StaleKeys:
+                context.sync(-1)
+        raise Conflict("subject mappings or keys kept changing while appending; retry")
 
     def check(self, entry: NewEntry, index: int | None = None) -> None:
         """Raise `InvalidInput` if `entry` cannot be appended; `index` names it within a batch."""
@@ -399,12 +439,14 @@ class Ledger:
             if entry.commit if entry.commit is not None else entry.kind == "document":
                 commit = hashlib.sha256(salt + entry.content).hexdigest()
         return _Prepared(entry_id, entry.kind, entry.actor, entry.case, entry.channel, subject, key_id,
-                         envelope, ct, commit, dict(entry.meta))
+                         envelope, ct, commit, dict(entry.meta), context.epoch)
 
     def _write(self, log_id: int, items: list[_Prepared]) -> list[Receipt]:
         """Sequence and commit `items` in one transaction, under the log's lock."""
         with self._write_conn() as conn, conn.begin():
             head = repo.get_log_for_update(conn, log_id)
+            if any(item.epoch != head.key_epoch for item in items if item.subject or item.key_id):
+                raise _StaleKeys()
             size, prev, last_time = head.size, head.head_hash, head.head_time
             peaks = _split_peaks(bytes(head.peaks))
             now = max(self._clock(), last_time)
@@ -449,6 +491,8 @@ class Ledger:
         context = self._tenant(tenant)
         with self._read() as conn:
             row = repo.read_entry(conn, context.log_id, seq)
+            if decrypt:
+                context.sync(repo.key_epoch(conn, context.log_id))
         if row is None:
             raise NotFound(f"log {context.origin} has no entry {seq}", seq=seq)
         return self._open(context, row, decrypt)
@@ -458,6 +502,8 @@ class Ledger:
         context = self._tenant(tenant)
         with self._read() as conn:
             rows = repo.case_entries(conn, context.log_id, case)
+            if decrypt:
+                context.sync(repo.key_epoch(conn, context.log_id))
         return [(int(row.seq), self._open(context, row, decrypt)) for row in rows]
 
     def _open(self, context: _TenantContext, row: Any, decrypt: bool) -> ReadEntry:

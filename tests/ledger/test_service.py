@@ -275,3 +275,28 @@ def test_minted_ids_are_version_4_uuids_and_aads_are_jcs() -> None:
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
     for log, entry_id, key in (("caseledger.local/acme", _uuid4(), "dk_00ff"), ('odd "log"/é', "x\\y", "k\n")):
         assert content_aad(log, entry_id, key) == rfc8785.dumps({"log": log, "id": entry_id, "key": key})
+
+
+def test_key_and_subject_changes_reach_other_processes_caches(ledger: Ledger) -> None:
+    """Two Ledger objects stand for two API workers: each caches handles and keys."""
+    ledger.create_tenant("t")
+    other = Ledger.open(ledger.settings)
+    try:
+        first = other.append("t", _interaction(ref="cust-1", body="before"))
+        handle, key = first.header["subject"], first.header["key"]
+        assert other.read("t", first.seq).content == b"before"
+        # erasure in this process must stop the other one using or reading with the cached key
+        ledger.destroy_data_keys("t", handle)
+        assert other.read("t", first.seq).erased
+        again = other.append("t", _interaction(ref="cust-1", body="after"))
+        assert again.header["subject"] == handle and again.header["key"] != key
+        # forgetting the reference must stop the other one linking new entries to the old handle
+        ledger.forget_subject_ref("t", "cust-1")
+        fresh = other.append("t", _interaction(ref="cust-1", body="new"))
+        assert fresh.header["subject"] != handle
+        # rotation moves the other process to the new key version
+        rotated = ledger.rotate_data_key("t", fresh.header["subject"])
+        assert other.append("t", _interaction(ref="cust-1")).header["key"] == rotated
+    finally:
+        other.close()
+    assert ledger.verify_log("t")["size"] == 4

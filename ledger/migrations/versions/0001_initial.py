@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("head_hash", sa.String(64), nullable=False),
         sa.Column("head_time", sa.String(32), nullable=False),
         sa.Column("peaks", sa.LargeBinary, nullable=False),
+        sa.Column("key_epoch", sa.BigInteger, nullable=False, server_default="0"),
     )
     op.create_table(
         "entries",

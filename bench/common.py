@@ -17,6 +17,7 @@ from typing import Any
 
 import psutil
 import psycopg
+from pydantic import SecretStr
 
 from ledger.service import Ledger, NewEntry
 from ledger.settings import Settings
@@ -100,31 +101,58 @@ def percentile(sorted_values: Sequence[float], pct: float) -> float:
 
 
 def rss_mb(process: psutil.Process | None = None) -> float:
-    return (process or psutil.Process()).memory_info().rss / 2**20
+    rss: int = (process or psutil.Process()).memory_info().rss
+    return rss / 2**20
 
 
 class RssSampler:
-    """Samples this process's RSS on a thread; `peak` is the largest value seen while running."""
+    """Samples RSS on a thread while running: this process, and its child processes (workers).
 
-    def __init__(self, interval: float = 0.005) -> None:
+    `peak` is this process's largest RSS, `growth` that minus the RSS at start; `tree_peak` is the
+    largest sum over this process and its descendants, `child_peak` the largest single descendant.
+    """
+
+    def __init__(self, interval: float = 0.005, rescan: float = 0.1) -> None:
         self.interval = interval
+        self.rescan = rescan
         self._process = psutil.Process()
         self.start_rss = rss_mb(self._process)
-        self.peak = self.start_rss
+        self.peak = self.tree_peak = self.start_rss
+        self.child_peak = 0.0
+        self.children_seen: set[int] = set()
         self.samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
     def _run(self) -> None:
+        children: list[psutil.Process] = []
+        scanned = 0.0
         while not self._stop.is_set():
-            value = rss_mb(self._process)
-            self.peak = max(self.peak, value)
+            now = time.monotonic()
+            if now - scanned >= self.rescan:
+                try:
+                    children = [c for c in self._process.children(recursive=True) if _is_worker(c)]
+                except psutil.Error:
+                    children = []
+                scanned = now
+            own = rss_mb(self._process)
+            total = own
+            for child in children:
+                try:
+                    value = rss_mb(child)
+                except psutil.Error:
+                    continue
+                self.children_seen.add(child.pid)
+                self.child_peak = max(self.child_peak, value)
+                total += value
+            self.peak = max(self.peak, own)
+            self.tree_peak = max(self.tree_peak, total)
             self.samples += 1
             self._stop.wait(self.interval)
 
     def __enter__(self) -> RssSampler:
         self.start_rss = rss_mb(self._process)
-        self.peak = self.start_rss
+        self.peak = self.tree_peak = self.start_rss
         self._thread.start()
         return self
 
@@ -136,6 +164,14 @@ class RssSampler:
     @property
     def growth(self) -> float:
         return self.peak - self.start_rss
+
+
+def _is_worker(process: psutil.Process) -> bool:
+    """A child doing work (multiprocessing's resource tracker is not one)."""
+    try:
+        return not any("resource_tracker" in part for part in process.cmdline())
+    except psutil.Error:
+        return False
 
 
 def _pg_admin_dsn() -> str:
@@ -189,7 +225,7 @@ def fresh_ledger(backend: str, tmp_root: Path) -> Iterator[Store]:
     directory = Path(tempfile.mkdtemp(prefix=f"caseledger-bench-{backend}-", dir=tmp_root))
     try:
         with _database(backend, directory) as url:
-            settings = Settings(data_dir=directory / "data", database_url=url, master_key=MASTER_KEY)
+            settings = Settings(data_dir=directory / "data", database_url=url, master_key=SecretStr(MASTER_KEY))
             Ledger.initialise(settings)
             ledger = Ledger.open(settings)
             try:

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -138,20 +140,34 @@ def _sizes(ctx: Context) -> list[int]:
     return [1_000, 5_000] if ctx.quick else [10_000, 100_000, 1_000_000]
 
 
-def _grow(store: Store, workload: Workload, target: int, batch: int) -> tuple[float, int]:
-    """Append until the log has `target` entries; returns (seconds inside append_batch, entries added)."""
+@dataclass
+class _Growth:
+    seconds: float = 0.0  # inside append_batch
+    added: int = 0
+    last_rate: float = 0.0  # entries/s of the last batch: shows whether appends slow down as the log grows
+    aborted: str = ""
+
+
+def _grow(store: Store, workload: Workload, target: int, batch: int,
+          give_up: Callable[[int, float], str] | None = None) -> _Growth:
+    """Append until the log has `target` entries (or `give_up(entries left, last rate)` says why not)."""
     size = store.ledger.tenant_info(TENANT).size or 0
-    spent = 0.0
-    added = 0
+    growth = _Growth()
     while size < target:
         n = min(batch, target - size)
         entries = workload.batch(n)
         start = time.perf_counter()
         store.ledger.append_batch(TENANT, entries)
-        spent += elapsed(start)
+        took = elapsed(start)
+        growth.seconds += took
+        growth.added += n
+        growth.last_rate = n / took
         size += n
-        added += n
-    return spent, added
+        if give_up is not None and size < target:
+            growth.aborted = give_up(target - size, growth.last_rate)
+            if growth.aborted:
+                break
+    return growth
 
 
 def _proofs(ctx: Context, store: Store, backend: str, size: int, samples: int) -> dict[str, float]:
@@ -225,14 +241,24 @@ def bench_scale(ctx: Context, backend: str) -> None:
             current = store.ledger.tenant_info(TENANT).size or 0
             if backend == "postgres" and size == sizes[-1] and not ctx.quick and not _fits(ctx, size, current, last):
                 continue
-            spent, added = _grow(store, workload, size, build_batch)
-            build_total += spent
-            last["build_rate"] = added / spent if spent else float("inf")
+            guard = None
+            if backend == "postgres" and size == sizes[-1] and not ctx.quick and ctx.pg_1m == "auto":
+                guard = _deadline_guard(ctx, size, last)
+            growth = _grow(store, workload, size, build_batch, guard)
+            build_total += growth.seconds
+            last["build_rate"] = growth.added / growth.seconds if growth.seconds else float("inf")
+            if growth.aborted:
+                ctx.add(Result(
+                    "build", backend, "gave up growing the log (time budget)", build_total, "s",
+                    size=current + growth.added, notes=growth.aborted,
+                ))
+                break
             ctx.add(Result(
                 "build", backend, f"grow log to size (append_batch x{build_batch})", build_total, "s", size=size,
-                notes=f"+{added:,} entries in {spent:.1f} s = {last['build_rate']:,.0f} entries/s; "
-                      f"bench RSS {rss_mb():.0f} MB",
-                extra={"stage_seconds": spent, "stage_entries": added, "cumulative_seconds": build_total},
+                notes=f"+{growth.added:,} entries in {growth.seconds:.1f} s = {last['build_rate']:,.0f} entries/s "
+                      f"(last batch {growth.last_rate:,.0f}/s); bench RSS {rss_mb():.0f} MB",
+                extra={"stage_seconds": growth.seconds, "stage_entries": growth.added,
+                       "cumulative_seconds": build_total, "last_batch_rate": growth.last_rate},
             ))
 
             start = time.perf_counter()
@@ -245,24 +271,41 @@ def bench_scale(ctx: Context, backend: str) -> None:
             last["verify_rate"] = rate
             ctx.add(Result(
                 "verify_log", backend, "verify_log throughput", rate, "entries/s", size=verified["size"],
-                target=">= 100000", notes=f"{verified['seconds']:.2f} s for {verified['size']:,} entries",
+                target=">= 100000", notes=f"{verified['seconds']:.2f} s for {verified['size']:,} entries"
+                                         + (f" with {verified['workers']} worker processes" if verified.get("workers")
+                                            else ", one process"),
                 extra=verified,
             ))
             notes = f"RSS {verified['rss_start_mb']:.0f} -> peak {verified['rss_peak_mb']:.0f} MB"
+            if verified.get("workers"):
+                notes += (f"; {verified['workers']} worker processes, each peak <= "
+                          f"{verified['worker_rss_peak_mb']:.0f} MB, all together "
+                          f"{verified['tree_rss_peak_mb']:.0f} MB")
             if verified.get("tracemalloc_peak_mb") is not None:
                 notes += f"; tracemalloc peak {verified['tracemalloc_peak_mb']:.1f} MB (separate pass)"
-            ctx.add(Result("verify_log", backend, "verify_log RSS growth (fresh process)",
+            ctx.add(Result("verify_log", backend, "verify_log RSS growth (main process)",
                            verified["rss_growth_mb"], "MB", size=verified["size"], notes=notes, extra=verified))
         if len(measured) > 1:
             (base_size, base), (top_size, top) = measured[0], measured[-1]
             log_growth = math.log2(top_size) / math.log2(base_size)
             for key in ("inclusion_p50", "consistency_p50"):
-                growth = top[key] / base[key]
+                ratio = top[key] / base[key]
                 ctx.add(Result(
                     "proof_growth", backend, f"{key.replace('_', ' ')} growth {base_size:,} -> {top_size:,}",
-                    growth, "x", size=top_size, target=f"<= {log_growth * 1.5:.2f}",
+                    ratio, "x", size=top_size, target=f"<= {log_growth * 1.5:.2f}",
                     notes=f"log2 ratio is {log_growth:.2f}; target allows 1.5x that (O(log n))",
                 ))
+
+
+def _deadline_guard(ctx: Context, size: int, last: dict[str, float]) -> Callable[[int, float], str]:
+    """Give up growing when, at the latest batch's rate, the rest would not fit the time budget."""
+    def give_up(left: int, rate: float) -> str:
+        after = left / rate + size / last.get("verify_rate", 20_000.0) + 2 * last.get("proof_seconds", 10.0)
+        if after < ctx.remaining() - 30:
+            return ""
+        return (f"appends slowed to {rate:,.0f} entries/s; {left:,} more would need ~{after:.0f} s with only "
+                f"{max(ctx.remaining(), 0):.0f} s of the budget left (use --pg-1m always or --budget)")
+    return give_up
 
 
 def _fits(ctx: Context, size: int, current: int, last: dict[str, float]) -> bool:

@@ -17,20 +17,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import RssSampler  # noqa: E402
-from ledger.service import Ledger  # noqa: E402
-from ledger.settings import Settings  # noqa: E402
+from pydantic import SecretStr
+
+from bench.common import RssSampler
+from ledger.service import Ledger
+from ledger.settings import Settings
 
 
 def main() -> None:
     url, data_dir, tenant = sys.argv[1:4]
     traced = "--tracemalloc" in sys.argv[4:]
     settings = Settings(data_dir=Path(data_dir), database_url=url,
-                        master_key=os.environ["CASELEDGER_BENCH_MASTER_KEY"])
+                        master_key=SecretStr(os.environ["CASELEDGER_BENCH_MASTER_KEY"]))
     ledger = Ledger.open(settings)
     try:
         ledger.tenant_info(tenant)  # load the tenant and open a connection: not part of the pass
-        with RssSampler(interval=0.002) as sampler:
+        with RssSampler(interval=0.005) as sampler:
             start = time.perf_counter()
             report = ledger.verify_log(tenant)
             seconds = time.perf_counter() - start
@@ -38,6 +40,8 @@ def main() -> None:
             "size": report["size"], "seconds": seconds, "ok": report["ok"],
             "rss_start_mb": sampler.start_rss, "rss_peak_mb": sampler.peak, "rss_growth_mb": sampler.growth,
             "rss_samples": sampler.samples, "tracemalloc_peak_mb": None,
+            "workers": len(sampler.children_seen), "worker_rss_peak_mb": sampler.child_peak,
+            "tree_rss_peak_mb": sampler.tree_peak,
         }
         if traced:
             tracemalloc.start()

@@ -19,10 +19,12 @@ from sqlalchemy.engine import Connection
 
 from ledger.errors import ConfigurationError
 
-__all__ = ["WRITE", "is_sqlite", "make_engine", "migrate", "schema_is_current"]
+__all__ = ["SNAPSHOT", "WRITE", "is_sqlite", "make_engine", "migrate", "schema_is_current"]
 
 #: execution option marking a connection whose transaction will write (SQLite: BEGIN IMMEDIATE)
 WRITE = {"caseledger_write": True}
+#: execution option for several reads that must see one snapshot (SQLite: BEGIN)
+SNAPSHOT = {"caseledger_snapshot": True}
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -49,8 +51,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
-            write = conn.get_execution_options().get("caseledger_write", False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            # plain reads run in autocommit: each statement alone, no BEGIN/ROLLBACK round trip
+            options = conn.get_execution_options()
+            if options.get("caseledger_write"):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            elif options.get("caseledger_snapshot"):
+                conn.exec_driver_sql("BEGIN")
 
         return engine
     if url.startswith("postgresql"):

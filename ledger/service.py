@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ledger import repository as repo
-from ledger.db import WRITE, is_sqlite, make_engine, migrate, schema_is_current
+from ledger.db import SNAPSHOT, WRITE, is_sqlite, make_engine, migrate, schema_is_current
 from ledger.envelope import content_aad, open_envelope, seal, wrap_aad
 from ledger.errors import ConfigurationError, Conflict, DecryptionError, InvalidInput, NotFound, TooLarge
 from ledger.groupcommit import GroupCommitter
@@ -38,7 +38,7 @@ from ledger.keys import (
 )
 from ledger.logcheck import verify_stored_log
 from ledger.settings import Settings
-from ledger.tree import consistency_proof, inclusion_proof, range_proof, stored_hash_index, tree_hash
+from ledger.tree import HashReader, consistency_proof, inclusion_proof, range_proof, stored_hash_index, tree_hash
 from verification.checkpoint import Checkpoint, sign_checkpoint, verifier_key
 from verification.entry import CHANNELS, HEADER_VERSION, ZERO_HASH, canonical_json, encode_header, is_plain_json
 from verification.merkle import EMPTY_ROOT, HASH_SIZE, append_leaf, leaf_hash, root_from_peaks
@@ -52,6 +52,7 @@ _CASE = re.compile(r"[A-Za-z0-9._:-]{1,128}\Z")
 #: entries one range proof may cover (its entry hashes travel with it)
 MAX_RANGE = 100_000
 _SALT_SIZE = 32
+_T = TypeVar("_T")
 _NO_SUBJECT = ""
 
 
@@ -222,8 +223,10 @@ class Ledger:
     def close(self) -> None:
         self.engine.dispose()
 
-    def _read(self) -> Any:
-        return self.engine.connect()
+    def _read(self) -> Connection:
+        """A connection for reads that need no common snapshot: autocommit, one statement each."""
+        conn = self.engine.connect()
+        return conn if is_sqlite(conn) else conn.execution_options(isolation_level="AUTOCOMMIT")
 
     def _write_conn(self) -> Connection:
         return self.engine.connect().execution_options(**WRITE)
@@ -532,15 +535,28 @@ class Ledger:
     def _size(self, conn: Connection, context: _TenantContext) -> int:
         return int(repo.get_log(conn, context.log_id).size)
 
-    def _reader(self, conn: Connection, context: _TenantContext) -> Callable[[Sequence[int]], list[bytes]]:
+    def _with_nodes(self, conn: Connection, context: _TenantContext, compute: Callable[[HashReader], _T]) -> _T:
+        """Run a pure computation over stored hashes with one query (STYLE §1).
+
+        The computation runs twice: first with a reader that only records which stored hashes it
+        wants, then on the result of one query for all of them.
+        """
+        needed: set[int] = set()
+
+        def collect(indexes: Sequence[int]) -> list[bytes]:
+            needed.update(indexes)
+            return [bytes(HASH_SIZE)] * len(indexes)
+
+        compute(collect)
+        found = repo.read_nodes(conn, context.log_id, sorted(needed))
+
         def read_hashes(indexes: Sequence[int]) -> list[bytes]:
-            found = repo.read_nodes(conn, context.log_id, list(set(indexes)))
             missing = [index for index in indexes if index not in found]
             if missing:
                 raise NotFound(f"stored tree of {context.origin} lacks node {missing[0]}")
             return [found[index] for index in indexes]
 
-        return read_hashes
+        return compute(read_hashes)
 
     def _check_size(self, size: int, current: int, what: str = "size") -> None:
         if size < 0:
@@ -556,10 +572,8 @@ class Ledger:
             self._check_size(size, current)
             if not 0 <= seq < size:
                 raise NotFound(f"entry {seq} is not in the tree of size {size}", seq=seq)
-            read_hashes = self._reader(conn, context)
-            proof = inclusion_proof(seq, size, read_hashes)
-            leaf = read_hashes([stored_hash_index(0, seq)])[0]
-            root = tree_hash(size, read_hashes)
+            proof, leaf, root = self._with_nodes(conn, context, lambda read: (
+                inclusion_proof(seq, size, read), read([stored_hash_index(0, seq)])[0], tree_hash(size, read)))
         return {"log": context.origin, "leaf_index": seq, "tree_size": size, "leaf_hash": leaf.hex(),
                 "root": root.hex(), "proof": [p.hex() for p in proof]}
 
@@ -571,9 +585,8 @@ class Ledger:
             self._check_size(second, current, "second")
             if not 1 <= first <= second:
                 raise InvalidInput("a consistency proof needs 1 <= first <= second (RFC 9162 §2.1.4)")
-            read_hashes = self._reader(conn, context)
-            proof = consistency_proof(first, second, read_hashes)
-            first_root, second_root = tree_hash(first, read_hashes), tree_hash(second, read_hashes)
+            proof, first_root, second_root = self._with_nodes(conn, context, lambda read: (
+                consistency_proof(first, second, read), tree_hash(first, read), tree_hash(second, read)))
         return {"log": context.origin, "first": first, "second": second, "first_root": first_root.hex(),
                 "second_root": second_root.hex(), "proof": [p.hex() for p in proof]}
 
@@ -587,10 +600,9 @@ class Ledger:
                 raise InvalidInput(f"a range needs 0 <= start < end <= size ({size})")
             if end - start > MAX_RANGE:
                 raise InvalidInput(f"a range proof covers at most {MAX_RANGE} entries")
-            read_hashes = self._reader(conn, context)
-            left, right = range_proof(start, end, size, read_hashes)
-            leaves = read_hashes([stored_hash_index(0, seq) for seq in range(start, end)])
-            root = tree_hash(size, read_hashes)
+            (left, right), leaves, root = self._with_nodes(conn, context, lambda read: (
+                range_proof(start, end, size, read), read([stored_hash_index(0, s) for s in range(start, end)]),
+                tree_hash(size, read)))
         return {"log": context.origin, "start": start, "end": end, "tree_size": size, "root": root.hex(),
                 "entry_hashes": [h.hex() for h in leaves], "left": [h.hex() for h in left],
                 "right": [h.hex() for h in right]}
@@ -642,7 +654,9 @@ class Ledger:
     def _snapshot(self) -> Connection:
         """A read connection whose queries all see one snapshot (REPEATABLE READ on PostgreSQL)."""
         conn = self.engine.connect()
-        return conn if is_sqlite(conn) else conn.execution_options(isolation_level="REPEATABLE READ")
+        if is_sqlite(conn):
+            return conn.execution_options(**SNAPSHOT)
+        return conn.execution_options(isolation_level="REPEATABLE READ")
 
 
 def _uuid4() -> str:

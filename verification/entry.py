@@ -82,6 +82,7 @@ def _parse_int(text: str) -> int | float:
     return value if -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT else float(text)
 
 
+_DECODER = json.JSONDecoder(parse_int=_parse_int)
 _PLAIN_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -114,14 +115,17 @@ def entry_hash(header: Mapping[str, Any]) -> bytes:
     return leaf_hash(canonical_json(dict(header)))
 
 
-def parse_header(data: bytes, *, seq: int | None = None) -> dict[str, Any]:
+def parse_header(data: bytes, *, seq: int | None = None, checked_time: str | None = None) -> dict[str, Any]:
     """Parse header bytes and check they are a well-formed, canonical version-1 header.
 
     Raises `ChainError` (carrying `seq`, when known) for anything malformed: a header whose bytes
     are not their own canonical form would hash differently in other implementations.
+    `checked_time` is a time value already known to be valid (a batch shares one).
     """
     try:
-        header = json.loads(data, parse_int=_parse_int)
+        # read as json.loads reads bytes (BOM, UTF-16/32); anything but bare UTF-8 then fails the
+        # canonical check below, naming the entry
+        header = _DECODER.decode(data.decode(json.detect_encoding(data), "surrogatepass"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ChainError(f"entry {seq}: header is not valid JSON", seq=seq) from exc
     if not isinstance(header, dict):
@@ -142,7 +146,7 @@ def parse_header(data: bytes, *, seq: int | None = None) -> dict[str, Any]:
             raise ChainError(f"{where}: {name} must be a non-empty string", seq=seq)
     if not isinstance(header["id"], str) or not _UUID.match(header["id"]):
         raise ChainError(f"{where}: id is not a lowercase UUID", seq=seq)
-    if not _is_time(header["time"]):
+    if header["time"] != checked_time and not _is_time(header["time"]):
         raise ChainError(f"{where}: time is not RFC 3339 UTC with microseconds", seq=seq)
     for name in _OPTIONAL_STR:
         if header[name] is not None and not isinstance(header[name], str):
@@ -212,7 +216,7 @@ class LogVerifier:
 
     def add(self, header_bytes: bytes, stored_hash: bytes | None = None) -> list[bytes]:
         seq = self.size
-        header = parse_header(header_bytes, seq=seq)
+        header = parse_header(header_bytes, seq=seq, checked_time=self.last_time or None)
         if header["seq"] != seq:
             raise ChainError(f"entry {seq}: header says seq {header['seq']} (gap, swap or reorder)", seq=seq)
         if header["log"] != self.origin:

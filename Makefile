@@ -24,7 +24,9 @@ test: $(STAMP)
 	CASELEDGER_TEST_PG=$(PG_URL) $(PY) -m pytest -n 2 -q
 
 bench: $(STAMP)
-	CASELEDGER_TEST_PG=$(PG_URL) $(PY) bench/run.py
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	CASELEDGER_TEST_PG=$(PG_URL) $(PY) bench/run.py $(BENCH_ARGS)
+	CASELEDGER_TEST_PG=$(PG_URL) $(PY) bench/http_bench.py $(HTTP_BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -535,74 +535,77 @@ class Ledger:
     def _size(self, conn: Connection, context: _TenantContext) -> int:
         return int(repo.get_log(conn, context.log_id).size)
 
-    def _with_nodes(self, conn: Connection, context: _TenantContext, compute: Callable[[HashReader], _T]) -> _T:
-        """Run a pure computation over stored hashes with one query (STYLE §1).
+    def _with_nodes(self, context: _TenantContext, size: int | None, what: str,
+                    compute: Callable[[int, HashReader], _T]) -> tuple[int, _T]:
+        """Run a pure computation over the stored tree of `size` (default: current) with one query.
 
         The computation runs twice: first with a reader that only records which stored hashes it
-        wants, then on the result of one query for all of them.
+        wants, then on the result of one query for all of them (STYLE §1). A size beyond the log
+        shows up as a missing hash — nodes are written with their entries — so the log's size is
+        read only then, or when no size is given.
         """
-        needed: set[int] = set()
+        with self._read() as conn:
+            if size is None:
+                size = self._size(conn, context)
+            elif size < 0:
+                raise InvalidInput(f"{what} must not be negative")
+            tree_size = size
+            needed: set[int] = set()
 
-        def collect(indexes: Sequence[int]) -> list[bytes]:
-            needed.update(indexes)
-            return [bytes(HASH_SIZE)] * len(indexes)
+            def collect(indexes: Sequence[int]) -> list[bytes]:
+                needed.update(indexes)
+                return [bytes(HASH_SIZE)] * len(indexes)
 
-        compute(collect)
-        found = repo.read_nodes(conn, context.log_id, sorted(needed))
+            compute(tree_size, collect)
+            found = repo.read_nodes(conn, context.log_id, sorted(needed))
+            if len(found) < len(needed):
+                current = self._size(conn, context)
+                if tree_size > current:
+                    raise NotFound(f"{what} {tree_size} is beyond the log, which has {current} entries",
+                                   size=current)
+                raise NotFound(f"stored tree of {context.origin} lacks node {min(needed - set(found))}")
 
         def read_hashes(indexes: Sequence[int]) -> list[bytes]:
-            missing = [index for index in indexes if index not in found]
-            if missing:
-                raise NotFound(f"stored tree of {context.origin} lacks node {missing[0]}")
             return [found[index] for index in indexes]
 
-        return compute(read_hashes)
-
-    def _check_size(self, size: int, current: int, what: str = "size") -> None:
-        if size < 0:
-            raise InvalidInput(f"{what} must not be negative")
-        if size > current:
-            raise NotFound(f"{what} {size} is beyond the log, which has {current} entries", size=current)
+        return tree_size, compute(tree_size, read_hashes)
 
     def prove_inclusion(self, tenant: str, seq: int, size: int | None = None) -> dict[str, Any]:
         context = self._tenant(tenant)
-        with self._read() as conn:
-            current = self._size(conn, context)
-            size = current if size is None else size
-            self._check_size(size, current)
+
+        def compute(size: int, read: HashReader) -> tuple[list[bytes], bytes, bytes]:
             if not 0 <= seq < size:
                 raise NotFound(f"entry {seq} is not in the tree of size {size}", seq=seq)
-            proof, leaf, root = self._with_nodes(conn, context, lambda read: (
-                inclusion_proof(seq, size, read), read([stored_hash_index(0, seq)])[0], tree_hash(size, read)))
+            return inclusion_proof(seq, size, read), read([stored_hash_index(0, seq)])[0], tree_hash(size, read)
+
+        size, (proof, leaf, root) = self._with_nodes(context, size, "size", compute)
         return {"log": context.origin, "leaf_index": seq, "tree_size": size, "leaf_hash": leaf.hex(),
                 "root": root.hex(), "proof": [p.hex() for p in proof]}
 
     def prove_consistency(self, tenant: str, first: int, second: int | None = None) -> dict[str, Any]:
         context = self._tenant(tenant)
-        with self._read() as conn:
-            current = self._size(conn, context)
-            second = current if second is None else second
-            self._check_size(second, current, "second")
+
+        def compute(second: int, read: HashReader) -> tuple[list[bytes], bytes, bytes]:
             if not 1 <= first <= second:
                 raise InvalidInput("a consistency proof needs 1 <= first <= second (RFC 9162 §2.1.4)")
-            proof, first_root, second_root = self._with_nodes(conn, context, lambda read: (
-                consistency_proof(first, second, read), tree_hash(first, read), tree_hash(second, read)))
+            return consistency_proof(first, second, read), tree_hash(first, read), tree_hash(second, read)
+
+        second, (proof, first_root, second_root) = self._with_nodes(context, second, "second", compute)
         return {"log": context.origin, "first": first, "second": second, "first_root": first_root.hex(),
                 "second_root": second_root.hex(), "proof": [p.hex() for p in proof]}
 
     def prove_range(self, tenant: str, start: int, end: int, size: int | None = None) -> dict[str, Any]:
         context = self._tenant(tenant)
-        with self._read() as conn:
-            current = self._size(conn, context)
-            size = current if size is None else size
-            self._check_size(size, current)
+
+        def compute(size: int, read: HashReader) -> tuple[tuple[list[bytes], list[bytes]], list[bytes], bytes]:
             if not 0 <= start < end <= size:
                 raise InvalidInput(f"a range needs 0 <= start < end <= size ({size})")
             if end - start > MAX_RANGE:
                 raise InvalidInput(f"a range proof covers at most {MAX_RANGE} entries")
-            (left, right), leaves, root = self._with_nodes(conn, context, lambda read: (
-                range_proof(start, end, size, read), read([stored_hash_index(0, s) for s in range(start, end)]),
-                tree_hash(size, read)))
+            leaves = read([stored_hash_index(0, seq) for seq in range(start, end)])
+            return range_proof(start, end, size, read), leaves, tree_hash(size, read)
+
+        size, ((left, right), leaves, root) = self._with_nodes(context, size, "size", compute)
         return {"log": context.origin, "start": start, "end": end, "tree_size": size, "root": root.hex(),
                 "entry_hashes": [h.hex() for h in leaves], "left": [h.hex() for h in left],
                 "right": [h.hex() for h in right]}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse, Response
 
 from api.auth import Principal
 from api.deps import LedgerDep, requires
@@ -17,13 +18,13 @@ from verification.entry import canonical_json
 router = APIRouter(prefix="/v1", tags=["interactions"])
 
 
-@router.post("/interactions", status_code=201, response_model=Receipt)
+@router.post("/interactions", status_code=201, response_model=Receipt, response_class=JSONResponse,
+             responses={201: {"headers": {"Location": {"description": "the entry", "schema": {"type": "string"}}}}})
 def log_interaction(
     body: InteractionIn,
-    response: Response,
     ledger: LedgerDep,
     principal: Annotated[Principal, Depends(requires(Permission.LOG_INTERACTIONS))],
-) -> Receipt:
+) -> Response:
     try:  # unsafe integers, NaN/Infinity and lone surrogates have no RFC 8785 form: the client's error
         content = canonical_json(body.content)
     except FormatError as exc:
@@ -32,5 +33,5 @@ def log_interaction(
         kind="interaction", channel=body.channel, case=body.case, subject_ref=body.subject_ref,
         actor=principal.actor, content=content, meta=body.clear_meta(),
     ))
-    response.headers["Location"] = f"/v1/entries/{receipt.seq}"
-    return Receipt(**receipt.as_dict())
+    # the receipt is built by the ledger: sent as is, without a second validation pass
+    return JSONResponse(receipt.as_dict(), status_code=201, headers={"Location": f"/v1/entries/{receipt.seq}"})

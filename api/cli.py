@@ -336,8 +336,8 @@ def serve(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     # h11, not httptools: h11 caps a request head at 16 KiB however slowly it arrives
     config = uvicorn.Config("api.app:create_app_from_env", factory=True, host=host, port=port, workers=workers,
-                            http="h11", log_level="warning", access_log=False, timeout_keep_alive=5, limit_concurrency=1000,
-                            timeout_graceful_shutdown=10)
+                            http="h11", log_level="warning", access_log=False, timeout_keep_alive=5,
+                            limit_concurrency=1000, timeout_graceful_shutdown=10)
     if workers == 1:
         uvicorn.Server(config).run()
         return

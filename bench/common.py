@@ -31,6 +31,7 @@ __all__ = [
     "RssSampler",
     "Store",
     "Workload",
+    "database_url",
     "fresh_ledger",
     "fresh_pg_database",
     "percentile",
@@ -224,7 +225,7 @@ def fresh_ledger(backend: str, tmp_root: Path) -> Iterator[Store]:
     """An initialised, opened Ledger with one tenant on a fresh data dir / database; removed after."""
     directory = Path(tempfile.mkdtemp(prefix=f"caseledger-bench-{backend}-", dir=tmp_root))
     try:
-        with _database(backend, directory) as url:
+        with database_url(backend, directory) as url:
             settings = Settings(data_dir=directory / "data", database_url=url, master_key=SecretStr(MASTER_KEY))
             Ledger.initialise(settings)
             ledger = Ledger.open(settings)
@@ -238,7 +239,7 @@ def fresh_ledger(backend: str, tmp_root: Path) -> Iterator[Store]:
 
 
 @contextmanager
-def _database(backend: str, directory: Path) -> Iterator[str]:
+def database_url(backend: str, directory: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{directory / 'ledger.db'}"
     elif backend == "postgres":

@@ -46,7 +46,7 @@ if str(ROOT) not in sys.path:
 import httpx  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 
-from bench.common import MASTER_KEY, PG_URL, fresh_pg_database, pg_available  # noqa: E402
+from bench.common import MASTER_KEY, PG_URL, database_url, pg_available  # noqa: E402
 from ledger.service import Ledger  # noqa: E402
 from ledger.settings import Settings  # noqa: E402
 
@@ -162,7 +162,7 @@ def fresh_store(backend: str, tmp_root: Path) -> Iterator[Store]:
     """A data directory (and, for PostgreSQL, a database) made by `caseledger init` and `tenant create`."""
     directory = Path(tempfile.mkdtemp(prefix=f"http-{backend}-", dir=tmp_root))
     try:
-        with _database(backend, directory) as url:
+        with database_url(backend, directory) as url:
             env = {k: v for k, v in os.environ.items()
                    if not k.startswith("CASELEDGER_") and k != "PROMETHEUS_MULTIPROC_DIR"}
             env.update({"CASELEDGER_DATA_DIR": str(directory / "data"), "CASELEDGER_DATABASE_URL": url,
@@ -173,15 +173,6 @@ def fresh_store(backend: str, tmp_root: Path) -> Iterator[Store]:
             yield Store(backend, settings, env, directory)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
-
-
-@contextmanager
-def _database(backend: str, directory: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{directory / 'ledger.db'}"
-    else:
-        with fresh_pg_database() as url:
-            yield url
 
 
 def _free_port() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, cast
 
@@ -229,10 +230,17 @@ def has_nodes_from(conn: Connection, log_id: int, index: int) -> bool:
 
 
 def read_nodes(conn: Connection, log_id: int, indexes: Sequence[int]) -> dict[int, bytes]:
+    """Stored hashes by index. One statement text whatever the count (`= ANY` on PostgreSQL, a JSON
+    array on SQLite), so it is prepared once and reused instead of compiled per length."""
     if not indexes:
         return {}
-    rows = conn.execute(select(_N.c.idx, _N.c.hash).where(_N.c.log_id == log_id, _N.c.idx.in_(indexes)))
-    return {row.idx: bytes(row.hash) for row in rows}
+    if conn.dialect.name == "sqlite":
+        statement = "SELECT idx, hash FROM nodes WHERE log_id = ? AND idx IN (SELECT value FROM json_each(?))"
+        rows = conn.exec_driver_sql(statement, (log_id, json.dumps(list(indexes)))).fetchall()
+    else:
+        statement = "SELECT idx, hash FROM nodes WHERE log_id = %s AND idx = ANY(%s)"
+        rows = conn.exec_driver_sql(statement, (log_id, list(indexes))).fetchall()
+    return {int(idx): bytes(digest) for idx, digest in rows}
 
 
 def insert_checkpoint(conn: Connection, log_id: int, size: int, root: bytes, note: str,

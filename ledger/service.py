@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -157,11 +158,17 @@ class _TenantContext:
     current_keys: dict[str, str] = field(default_factory=dict)
 
     def sync(self, epoch: int) -> None:
+        """Adopt the epoch read from the log row, dropping the caches if it moved."""
         if epoch != self.epoch:
-            self.subjects.clear()
-            self.data_keys.clear()
-            self.current_keys.clear()
+            self.invalidate()
             self.epoch = epoch
+
+    def invalidate(self) -> None:
+        """Forget every cached handle and key; the next use reads the epoch and refills."""
+        self.subjects.clear()
+        self.data_keys.clear()
+        self.current_keys.clear()
+        self.epoch = -1
 
 
 class Ledger:
@@ -317,7 +324,7 @@ class Ledger:
         with self._write_conn() as conn, conn.begin():
             handle = repo.delete_subject(conn, context.tenant_id, subject_ref_mac(context.tenant_key, ref))
             repo.bump_key_epoch(conn, context.log_id)
-        context.sync(-1)
+        context.invalidate()
         if handle is None:
             raise NotFound("no such subject", tenant=tenant)
         return handle
@@ -364,7 +371,8 @@ class Ledger:
             context.current_keys.pop(subject, None)
             return self._current_data_key(context, subject)
         if rotation:
-            context.sync(-1)
+            context.invalidate()  # refilled, with the new epoch, on next use
+            return key_id, key
         context.data_keys[key_id] = key
         context.current_keys[subject] = key_id
         return key_id, key
@@ -383,7 +391,7 @@ class Ledger:
         with self._write_conn() as conn, conn.begin():
             destroyed = repo.destroy_data_keys(conn, context.tenant_id, subject, self._clock())
             repo.bump_key_epoch(conn, context.log_id)
-        context.sync(-1)
+        context.invalidate()
         return destroyed
 
     # ------------------------------------------------------------------ appending
@@ -401,11 +409,15 @@ class Ledger:
         refs = {entry.subject_ref for entry in entries if entry.subject_ref}
         for _attempt in range(3):
             handles = self._subject_handles(context, refs) if refs else {}
+            handles_epoch = context.epoch
             prepared = [self._prepare(context, entry, handles) for entry in entries]
+            if handles and context.epoch != handles_epoch:  # keys re-read at a newer epoch than the handles
+                context.invalidate()
+                continue
             try:
                 return self._committer.submit(context.log_id, prepared)
             except _StaleKeys:
-                context.sync(-1)
+                context.invalidate()
         raise Conflict("subject mappings or keys kept changing while appending; retry")
 
     def check(self, entry: NewEntry, index: int | None = None) -> None:
@@ -484,7 +496,10 @@ class Ledger:
                                 known_cases)
             repo.set_log_head(conn, log_id, size, prev, now, b"".join(peaks))
         if self.on_commit is not None:
-            self.on_commit(len(receipts))
+            try:
+                self.on_commit(len(receipts))
+            except Exception:  # the entries are committed: a failing metrics hook must not say otherwise
+                logging.getLogger("caseledger.ledger").exception("on_commit hook failed")
         return receipts
 
     # ------------------------------------------------------------------ reading

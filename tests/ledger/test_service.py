@@ -300,3 +300,15 @@ def test_key_and_subject_changes_reach_other_processes_caches(ledger: Ledger) ->
     finally:
         other.close()
     assert ledger.verify_log("t")["size"] == 4
+
+
+def test_appends_without_a_subject_work_right_after_a_rotation(ledger: Ledger) -> None:
+    ledger.create_tenant("t")
+    ledger.append("t", NewEntry(kind="interaction", content=b"before"))
+    rotated = ledger.rotate_data_key("t", None)
+    after = ledger.append("t", NewEntry(kind="interaction", content=b"after"))
+    assert after.header["key"] == rotated
+    assert ledger.read("t", after.seq).content == b"after"
+    ledger.destroy_data_keys("t", "")
+    again = ledger.append("t", NewEntry(kind="interaction", content=b"again"))
+    assert again.header["key"] not in (rotated, None)

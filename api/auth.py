@@ -56,6 +56,8 @@ class Principal:
     tenant: str
     role: str
     perms: frozenset[str]
+    #: the cases an agent is assigned to (the optional ``cases`` claim); None: no assignment list
+    cases: frozenset[str] | None = None
 
     @property
     def actor(self) -> str:
@@ -109,7 +111,7 @@ class TokenIssuer:
         self._ttl = settings.token_ttl
 
     def issue(self, tenant: str, role: str, sub: str, ttl: int | None = None,
-              perms: Iterable[str] = ()) -> str:
+              perms: Iterable[str] = (), cases: Iterable[str] | None = None) -> str:
         if role not in ROLES:
             raise LedgerError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
         if not _SUB.match(sub):
@@ -121,6 +123,8 @@ class TokenIssuer:
         }
         if perms:
             claims["perms"] = sorted(set(perms))
+        if cases is not None:
+            claims["cases"] = sorted(set(cases))
         return jwt.encode(claims, self._key, algorithm="EdDSA", headers={"kid": self._kid})
 
 
@@ -240,8 +244,11 @@ class TokenVerifier:
         if claims["iat"] > time.time() + settings.jwt_leeway:
             raise Unauthenticated()
         sub, tenant = claims.get("sub"), claims.get(settings.jwt_tenant_claim)
-        role, perms = claims.get(settings.jwt_role_claim), claims.get("perms", [])
+        role, perms, cases = claims.get(settings.jwt_role_claim), claims.get("perms", []), claims.get("cases")
         if not (isinstance(sub, str) and _SUB.match(sub) and isinstance(tenant, str) and tenant
-                and role in ROLES and isinstance(perms, list) and all(isinstance(p, str) for p in perms)):
+                and role in ROLES and isinstance(perms, list) and all(isinstance(p, str) for p in perms)
+                and (cases is None or (isinstance(cases, list) and all(isinstance(c, str) for c in cases)))):
             raise Unauthenticated()
-        return Principal(sub=sub, tenant=tenant, role=str(role), perms=frozenset(perms)), float(claims["exp"])
+        principal = Principal(sub=sub, tenant=tenant, role=str(role), perms=frozenset(perms),
+                              cases=None if cases is None else frozenset(cases))
+        return principal, float(claims["exp"])

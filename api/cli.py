@@ -274,9 +274,10 @@ def token(
     sub: Annotated[str, typer.Option(help="pseudonymous user id")],
     ttl: Annotated[int | None, typer.Option(min=1, help="lifetime in seconds")] = None,
     perm: Annotated[list[str] | None, typer.Option(help="extra permission, e.g. content (auditors)")] = None,
+    case: Annotated[list[str] | None, typer.Option(help="a case assigned to this agent (repeatable)")] = None,
 ) -> None:
     """Print a bearer token from the built-in issuer."""
-    sys.stdout.write(_issuer(_settings()).issue(tenant, role, sub, ttl, perm or ()) + "\n")
+    sys.stdout.write(_issuer(_settings()).issue(tenant, role, sub, ttl, perm or (), case) + "\n")
 
 
 def _prepare_demo(settings: Settings, base: str) -> None:

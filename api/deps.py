@@ -52,7 +52,7 @@ def requires(permission: Permission) -> Callable[[Principal], Principal]:
 
 
 def as_reader(principal: Principal) -> Reader:
-    return Reader(actor=principal.actor, role=principal.role, perms=principal.perms)
+    return Reader(actor=principal.actor, role=principal.role, perms=principal.perms, cases=principal.cases)
 
 
 def _ledger(request: Request) -> Ledger:

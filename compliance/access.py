@@ -19,7 +19,8 @@ from typing import Any
 from ledger.errors import InvalidInput, NotFound, PolicyViolation
 from ledger.service import Ledger, NewEntry, ReadEntry
 
-__all__ = ["PERMISSIONS", "AccessService", "Permission", "Reader", "allowed", "render_content", "require"]
+__all__ = ["PERMISSIONS", "AccessService", "Permission", "Reader", "allowed", "check_can_log", "render_content",
+           "require"]
 
 _PURPOSE = re.compile(r"[A-Za-z0-9 _.:-]{1,64}\Z")
 _MAX_LOGGED_SEQS = 200
@@ -51,6 +52,15 @@ class Reader:
     actor: str
     role: str
     perms: frozenset[str] = field(default_factory=frozenset)
+    #: cases assigned to this agent by the identity provider (token claim ``cases``), if it says
+    cases: frozenset[str] | None = None
+
+
+def check_can_log(reader: Reader, case: str) -> None:
+    """Agents with an assignment list log only to their cases (else they could join any case)."""
+    require(reader, Permission.LOG_INTERACTIONS)
+    if reader.role == "agent" and reader.cases is not None and case not in reader.cases:
+        raise PolicyViolation(f"case {case!r} is not assigned to this agent")
 
 
 def allowed(reader: Reader, permission: Permission) -> bool:
@@ -95,10 +105,16 @@ class AccessService:
             raise InvalidInput("X-Purpose must be 1-64 of letters, digits, spaces and _ . : -")
 
     def _case_for_agent(self, tenant: str, reader: Reader, case: str | None) -> list[tuple[int, ReadEntry]]:
-        """The case's entries (headers only) if the agent works on it, else an empty list."""
-        if case is None:
+        """The case's entries (headers only) if the agent works on it, else an empty list.
+
+        An agent works on the cases its token assigns (``cases`` claim); without that claim, on
+        the cases in which it logged an entry.
+        """
+        if case is None or (reader.cases is not None and case not in reader.cases):
             return []
         entries = self.ledger.read_case(tenant, case, decrypt=False)
+        if reader.cases is not None:
+            return entries
         return entries if any(e.header["actor"] == reader.actor for _, e in entries) else []
 
     def _log_access(self, tenant: str, reader: Reader, seqs: list[int], case: str | None,

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 
 from api.auth import Principal
-from api.deps import LedgerDep, requires
+from api.deps import LedgerDep, as_reader, requires
 from api.schemas import InteractionIn, Receipt
-from compliance.access import Permission
+from compliance.access import Permission, check_can_log
 from ledger.errors import FormatError, InvalidInput
 from ledger.service import NewEntry
 from verification.entry import canonical_json
@@ -25,6 +25,7 @@ def log_interaction(
     ledger: LedgerDep,
     principal: Annotated[Principal, Depends(requires(Permission.LOG_INTERACTIONS))],
 ) -> Response:
+    check_can_log(as_reader(principal), body.case)
     try:  # unsafe integers, NaN/Infinity and lone surrogates have no RFC 8785 form: the client's error
         content = canonical_json(body.content)
     except FormatError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -21,10 +22,10 @@ def _pg_admin_dsn() -> str:
     return PG_URL.replace("postgresql+psycopg://", "postgresql://")
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A brand-new PostgreSQL database for one test, dropped afterwards."""
-    name = f"cl_test_{uuid.uuid4().hex[:12]}"
+@contextmanager
+def fresh_pg_database(prefix: str = "cl_test") -> Iterator[str]:
+    """A brand-new PostgreSQL database (SQLAlchemy URL), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(_pg_admin_dsn(), autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     base, _, _ = PG_URL.rpartition("/")
@@ -33,6 +34,13 @@ def pg_url() -> Iterator[str]:
     finally:
         with psycopg.connect(_pg_admin_dsn(), autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A brand-new PostgreSQL database for one test."""
+    with fresh_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -9,7 +9,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import uvicorn
 
@@ -25,24 +23,9 @@ from api.app import create_app
 from api.auth import TokenIssuer, load_jwt_key
 from ledger.service import Ledger
 from ledger.settings import Settings
-from tests.conftest import PG_URL, TEST_MASTER_KEY
+from tests.conftest import TEST_MASTER_KEY, fresh_pg_database
 
 TENANTS = ("acme", "globex")
-
-
-@contextmanager
-def fresh_pg_database() -> Iterator[str]:
-    """A brand-new PostgreSQL database (as tests/conftest.py's `pg_url`), dropped afterwards."""
-    admin_dsn = PG_URL.replace("postgresql+psycopg://", "postgresql://")
-    name = f"cl_http_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = PG_URL.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -52,7 +35,7 @@ def module_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     if request.param == "sqlite":
         yield data_dir, f"sqlite:///{data_dir.parent / 'ledger.db'}"
         return
-    with fresh_pg_database() as url:
+    with fresh_pg_database("cl_http") as url:
         yield data_dir, url
 
 

@@ -205,11 +205,18 @@ class TokenVerifier:
     def ready(self) -> bool:
         return bool(self._keys)
 
-    def verify(self, token: str) -> Principal:
-        """Verify a token; a token verified before is answered from a cache until it expires."""
+    def cached(self, token: str) -> Principal | None:
+        """The principal of a token verified before and not yet expired; None otherwise."""
         cached = self._verified.get(token)
         if cached is not None and time.time() < cached[0]:
             return cached[1]
+        return None
+
+    def verify(self, token: str) -> Principal:
+        """Verify a token; a token verified before is answered from a cache until it expires."""
+        cached = self.cached(token)
+        if cached is not None:
+            return cached
         principal, expires = self._verify(token)
         if len(self._verified) >= _VERIFIED_CACHE:
             self._verified.clear()

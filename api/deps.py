@@ -1,12 +1,17 @@
-"""Dependencies shared by the routers, as `Annotated` aliases (STYLE §12)."""
+"""Dependencies shared by the routers, as `Annotated` aliases (STYLE §12).
+
+They are `async def`: FastAPI runs a plain `def` dependency in its threadpool, a thread hop per
+dependency per request, and none of these blocks (a token not seen before is verified off the loop).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import Principal, TokenIssuer, TokenVerifier, Unauthenticated
@@ -24,7 +29,7 @@ class AppState:
     issuer: TokenIssuer | None
 
 
-def _state(request: Request) -> AppState:
+async def _state(request: Request) -> AppState:
     state: AppState = request.app.state.caseledger
     return state
 
@@ -32,19 +37,23 @@ def _state(request: Request) -> AppState:
 _bearer = HTTPBearer(auto_error=False, description="A JWT from the built-in issuer or the configured IdP")
 
 
-def _principal(
+async def _principal(
     state: Annotated[AppState, Depends(_state)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated()
-    return state.verifier.verify(credentials.credentials)
+    principal = state.verifier.cached(credentials.credentials)
+    if principal is not None:
+        return principal
+    # a token not seen before may need the identity provider's JWKS fetched: off the event loop
+    return await run_in_threadpool(state.verifier.verify, credentials.credentials)
 
 
-def requires(permission: Permission) -> Callable[[Principal], Principal]:
+def requires(permission: Permission) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that authenticates and checks one permission of the role table."""
 
-    def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
         require(as_reader(principal), permission)
         return principal
 
@@ -55,12 +64,12 @@ def as_reader(principal: Principal) -> Reader:
     return Reader(actor=principal.actor, role=principal.role, perms=principal.perms, cases=principal.cases)
 
 
-def _ledger(request: Request) -> Ledger:
-    return _state(request).ledger
+async def _ledger(state: Annotated[AppState, Depends(_state)]) -> Ledger:
+    return state.ledger
 
 
-def _access(request: Request) -> AccessService:
-    return _state(request).access
+async def _access(state: Annotated[AppState, Depends(_state)]) -> AccessService:
+    return state.access
 
 
 AnyPrincipal = Annotated[Principal, Depends(_principal)]

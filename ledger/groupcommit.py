@@ -5,19 +5,25 @@ becomes the leader: it takes everything queued for that log, writes it with one 
 each caller its own results, and passes leadership to the next waiting caller, if any. A caller
 returns only after the transaction holding its items has committed, so an acknowledgement is never
 ahead of durability.
+
+`BackgroundBatcher` is the same for callers that must not block (an asyncio server): they get a
+Future, and one background thread writes what they queued, together.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-__all__ = ["GroupCommitter"]
+__all__ = ["BackgroundBatcher", "GroupCommitter"]
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+Key = TypeVar("Key", bound=Hashable)
 
 
 @dataclass
@@ -98,3 +104,83 @@ class GroupCommitter(Generic[Item, Result]):
             for waiter in group:
                 if not waiter.lead:
                     waiter.done.set()
+
+
+@dataclass
+class _Request(Generic[Key, Item, Result]):
+    key: Key
+    items: Sequence[Item]
+    future: Future[list[Result]]
+
+
+class BackgroundBatcher(Generic[Key, Item, Result]):
+    """Appends from an event loop: `submit` returns at once with a Future, one thread does the work.
+
+    An asyncio server must not block its loop on a commit, and a thread per request costs more
+    than the append itself. Requests queue here; a single background thread takes everything
+    queued, calls `write(key, items)` once per key for all of it (so the requests share one
+    transaction: group commit), and completes each request's Future with its own results, or
+    with the exception that failed the call. A request cancelled while still queued is dropped.
+    """
+
+    def __init__(self, write: Callable[[Key, list[Item]], list[Result]], *, max_items: int = 5000,
+                 name: str = "caseledger-appender") -> None:
+        self._write = write
+        self._max_items = max_items
+        self._name = name
+        self._queue: deque[_Request[Key, Item, Result]] = deque()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def submit(self, key: Key, items: Sequence[Item]) -> Future[list[Result]]:
+        future: Future[list[Result]] = Future()
+        with self._wake:
+            if self._closed:
+                raise RuntimeError("the appender is closed")
+            self._queue.append(_Request(key, items, future))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+            self._wake.notify()
+        return future
+
+    def close(self) -> None:
+        """Finish what is queued, then stop the thread."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    def _take(self) -> list[_Request[Key, Item, Result]] | None:
+        with self._wake:
+            while not self._queue:
+                if self._closed:
+                    return None
+                self._wake.wait()
+            taken: list[_Request[Key, Item, Result]] = []
+            count = 0
+            while self._queue and (not taken or count + len(self._queue[0].items) <= self._max_items):
+                request = self._queue.popleft()
+                count += len(request.items)
+                taken.append(request)
+        return [request for request in taken if request.future.set_running_or_notify_cancel()]
+
+    def _run(self) -> None:
+        while (taken := self._take()) is not None:
+            groups: dict[Key, list[_Request[Key, Item, Result]]] = {}
+            for request in taken:
+                groups.setdefault(request.key, []).append(request)
+            for key, group in groups.items():
+                try:
+                    results = self._write(key, [item for request in group for item in request.items])
+                except BaseException as exc:  # every request of the failed call learns why
+                    for request in group:
+                        request.future.set_exception(exc)
+                    continue
+                start = 0
+                for request in group:
+                    request.future.set_result(results[start : start + len(request.items)])
+                    start += len(request.items)

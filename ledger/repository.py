@@ -3,47 +3,48 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, cast
+from collections.abc import Collection, Iterator, Sequence
+from typing import Any, NamedTuple, cast
 
+import psycopg
 from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import DBAPIError, NoResultFound
 
 from ledger.db import is_sqlite
 from ledger.models import CaseHead, Checkpoint, DataKey, Entry, Log, Node, Subject, Tenant
 
 __all__ = [
+    "LogHead",
     "all_case_heads",
     "bump_key_epoch",
     "case_entries",
-    "case_heads",
     "count_entries",
     "current_data_key",
     "delete_subject",
     "destroy_data_keys",
     "entries_page",
+    "entry_pages",
     "find_subject",
     "find_subjects",
     "get_data_key",
     "get_log",
-    "get_log_for_update",
     "get_tenant",
     "has_nodes_from",
     "insert_checkpoint",
     "insert_data_key",
-    "insert_entries",
     "insert_log",
-    "insert_nodes",
     "insert_subject",
     "insert_tenant",
     "iter_entries",
     "iter_nodes",
     "key_epoch",
     "list_checkpoints",
+    "lock_log",
+    "node_range",
     "read_entry",
     "read_nodes",
-    "set_case_heads",
-    "set_log_head",
+    "write_appended",
 ]
 
 #: a result row of any shape (SQLAlchemy 2.1 types rows by their column tuple)
@@ -89,20 +90,6 @@ def get_log(conn: Connection, log_id: int) -> Record:
     return conn.execute(select(_L).where(_L.c.id == log_id)).one()
 
 
-def get_log_for_update(conn: Connection, log_id: int) -> Record:
-    """The log head, locked until the transaction ends: the per-log sequencing lock.
-
-    On SQLite the write transaction began with BEGIN IMMEDIATE, which already holds the database
-    write lock; PostgreSQL takes a row lock.
-    """
-    query = select(_L.c.size, _L.c.head_hash, _L.c.head_time, _L.c.peaks, _L.c.origin, _L.c.key_epoch).where(
-        _L.c.id == log_id
-    )
-    if not is_sqlite(conn):
-        query = query.with_for_update()
-    return conn.execute(query).one()
-
-
 def key_epoch(conn: Connection, log_id: int) -> int:
     return int(conn.execute(select(_L.c.key_epoch).where(_L.c.id == log_id)).scalar_one())
 
@@ -112,40 +99,9 @@ def bump_key_epoch(conn: Connection, log_id: int) -> None:
     conn.execute(update(_L).where(_L.c.id == log_id).values(key_epoch=_L.c.key_epoch + 1))
 
 
-def set_log_head(conn: Connection, log_id: int, size: int, head_hash: str, head_time: str,
-                 peaks: bytes) -> None:
-    conn.execute(
-        update(_L).where(_L.c.id == log_id).values(size=size, head_hash=head_hash, head_time=head_time,
-                                                   peaks=peaks)
-    )
-
-
-def case_heads(conn: Connection, log_id: int, cases: Iterable[str]) -> dict[str, str]:
-    """Hex entry hash of the newest entry of each case (absent for a case with no entries)."""
-    wanted = list(cases)
-    if not wanted:
-        return {}
-    rows = conn.execute(select(_H.c.case_id, _H.c.head_hash).where(_H.c.log_id == log_id, _H.c.case_id.in_(wanted)))
-    return {str(row.case_id): str(row.head_hash) for row in rows}
-
-
 def all_case_heads(conn: Connection, log_id: int) -> dict[str, str]:
     rows = conn.execute(select(_H.c.case_id, _H.c.head_hash).where(_H.c.log_id == log_id))
     return {str(row.case_id): str(row.head_hash) for row in rows}
-
-
-def set_case_heads(conn: Connection, log_id: int, heads: dict[str, str], known: Iterable[str]) -> None:
-    """Record the newest entry of each case; `known` are the cases that already had a row."""
-    known = set(known)
-    fresh = [(log_id, case, digest) for case, digest in heads.items() if case not in known]
-    if fresh:
-        _insert_many(conn, "case_heads", ("log_id", "case_id", "head_hash"), fresh)
-    changed = [(digest, log_id, case) for case, digest in heads.items() if case in known]
-    if changed:
-        marker = _marker(conn)
-        conn.exec_driver_sql(
-            f"UPDATE case_heads SET head_hash = {marker} WHERE log_id = {marker} AND case_id = {marker}", changed
-        )
 
 
 def _marker(conn: Connection) -> str:
@@ -156,23 +112,108 @@ _ENTRY_COLUMNS = ("log_id", "seq", "entry_id", "kind", "case_id", "subject", "ke
                   "envelope")
 
 
+def _insert_statement(table: str, columns: Sequence[str], marker: str) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
+
+
 def _insert_many(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
-    """executemany straight on the driver: the append hot path skips per-row statement processing."""
-    marker = _marker(conn)
-    statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
-    conn.exec_driver_sql(statement, list(rows))
+    conn.exec_driver_sql(_insert_statement(table, columns, _marker(conn)), list(rows))
 
 
-def insert_entries(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Rows in the order of `_ENTRY_COLUMNS`."""
-    if rows:
-        _insert_many(conn, "entries", _ENTRY_COLUMNS, rows)
+class LogHead(NamedTuple):
+    size: int
+    head_hash: str
+    head_time: str
+    peaks: bytes
+    origin: str
+    key_epoch: int
 
 
-def insert_nodes(conn: Connection, rows: Sequence[tuple[int, int, bytes]]) -> None:
-    """Rows of (log_id, idx, hash)."""
-    if rows:
-        _insert_many(conn, "nodes", ("log_id", "idx", "hash"), rows)
+_LOCK_LOG = "SELECT size, head_hash, head_time, peaks, origin, key_epoch FROM logs WHERE id = {m}"
+_CASE_HEADS_SQLITE = ("SELECT case_id, head_hash FROM case_heads WHERE log_id = ? "
+                      "AND case_id IN (SELECT value FROM json_each(?))")
+_CASE_HEADS_PG = "SELECT case_id, head_hash FROM case_heads WHERE log_id = %s AND case_id = ANY(%s)"
+_UPSERT_CASE_HEAD = ("INSERT INTO case_heads (log_id, case_id, head_hash) VALUES ({m}, {m}, {m}) "
+                     "ON CONFLICT (log_id, case_id) DO UPDATE SET head_hash = excluded.head_hash")
+_SET_LOG_HEAD = "UPDATE logs SET size = {m}, head_hash = {m}, head_time = {m}, peaks = {m} WHERE id = {m}"
+
+
+def _psycopg(conn: Connection) -> Any:
+    """The psycopg connection under `conn`, for pipelined statements."""
+    return conn.connection.driver_connection
+
+
+def _database_error(statement: str, exc: Exception) -> DBAPIError:
+    """A psycopg error raised outside SQLAlchemy, as SQLAlchemy would have raised it."""
+    return cast(DBAPIError, DBAPIError.instance(statement, None, exc, psycopg.Error))
+
+
+def lock_log(conn: Connection, log_id: int, cases: Collection[str]) -> tuple[LogHead, dict[str, str]]:
+    """Lock the log head until the transaction ends (the per-log sequencing lock), then read it and
+    the hex entry hash of the newest entry of each of `cases` (absent for a case with no entries).
+
+    On SQLite the write transaction began with BEGIN IMMEDIATE, which already holds the database
+    write lock. PostgreSQL takes a row lock; the case heads are read after it is granted, in the
+    same round trip (psycopg pipeline), so they are the heads the lock protects.
+    """
+    wanted = list(cases)
+    if is_sqlite(conn):
+        head = conn.exec_driver_sql(_LOCK_LOG.format(m="?"), (log_id,)).one()
+        rows = conn.exec_driver_sql(_CASE_HEADS_SQLITE, (log_id, json.dumps(wanted))).all() if wanted else []
+        return LogHead(*head), {str(case): str(digest) for case, digest in rows}
+    raw = _psycopg(conn)
+    statement = _LOCK_LOG.format(m="%s") + " FOR UPDATE"
+    try:
+        with raw.cursor() as lock_cursor, raw.cursor() as heads_cursor:
+            with raw.pipeline():
+                lock_cursor.execute(statement, (log_id,))
+                if wanted:
+                    heads_cursor.execute(_CASE_HEADS_PG, (log_id, wanted))
+            head = lock_cursor.fetchone()
+            rows = heads_cursor.fetchall() if wanted else []
+    except psycopg.Error as exc:
+        raise _database_error(statement, exc) from exc
+    if head is None:
+        raise NoResultFound(f"no log {log_id}")
+    return LogHead(*head), {str(case): str(digest) for case, digest in rows}
+
+
+def write_appended(conn: Connection, log_id: int, head: LogHead, entries: Sequence[tuple[Any, ...]],
+                   nodes: Sequence[tuple[int, int, bytes]], case_heads: dict[str, str]) -> None:
+    """Write appended entries (rows in the order of `_ENTRY_COLUMNS`), their tree nodes (log_id, idx,
+    hash), the new heads of their cases and the new log head, inside the caller's transaction.
+
+    executemany goes straight to the driver: the hot path skips per-row statement processing. On
+    PostgreSQL the statements travel in one pipeline: one round trip instead of one each.
+    """
+    heads = [(log_id, case, digest) for case, digest in case_heads.items()]
+    log_head = (head.size, head.head_hash, head.head_time, head.peaks, log_id)
+    if is_sqlite(conn):
+        if entries:
+            _insert_many(conn, "entries", _ENTRY_COLUMNS, entries)
+        if nodes:
+            _insert_many(conn, "nodes", ("log_id", "idx", "hash"), nodes)
+        if heads:
+            conn.exec_driver_sql(_UPSERT_CASE_HEAD.format(m="?"), heads)
+        conn.exec_driver_sql(_SET_LOG_HEAD.format(m="?"), log_head)
+        return
+    raw = _psycopg(conn)
+    statement = ""
+    try:
+        with raw.pipeline(), raw.cursor() as cursor:
+            if entries:
+                statement = _insert_statement("entries", _ENTRY_COLUMNS, "%s")
+                cursor.executemany(statement, entries)
+            if nodes:
+                statement = _insert_statement("nodes", ("log_id", "idx", "hash"), "%s")
+                cursor.executemany(statement, nodes)
+            if heads:
+                statement = _UPSERT_CASE_HEAD.format(m="%s")
+                cursor.executemany(statement, heads)
+            statement = _SET_LOG_HEAD.format(m="%s")
+            cursor.execute(statement, log_head)
+    except psycopg.Error as exc:
+        raise _database_error(statement, exc) from exc
 
 
 def read_entry(conn: Connection, log_id: int, seq: int) -> Record | None:
@@ -192,32 +233,76 @@ def case_entries(conn: Connection, log_id: int, case: str) -> list[Record]:
     ).all())
 
 
-def _keyset(conn: Connection, sql: str, log_id: int, start: int, stop: int | None,
-            chunk: int) -> Iterator[tuple[Any, ...]]:
-    """Stream rows whose first column is the key, from `start` to before `stop`, a page at a time."""
+def _driver_cursor(conn: Connection) -> Any:
+    """A cursor of the driver's own connection, inside the transaction (and snapshot) of `conn`.
+
+    Bulk reads skip SQLAlchemy's per-row result processing; on PostgreSQL the cursor reads binary
+    results, so `bytea` arrives as bytes instead of hex text to decode.
+    """
+    driver = conn.connection.driver_connection
+    if is_sqlite(conn):
+        return driver.cursor()  # type: ignore[union-attr]
+    return driver.cursor(binary=True)  # type: ignore[union-attr]
+
+
+def _keyset_pages(conn: Connection, sql: str, log_id: int, start: int, stop: int | None,
+                  chunk: int) -> Iterator[list[tuple[Any, ...]]]:
+    """Stream rows whose first column is the key, from `start` to before `stop`, a page at a time.
+
+    Each page is one query that seeks the key index: no cursor stays open between pages, so memory
+    and server state are bounded by `chunk` whatever the range.
+    """
     marker = _marker(conn)
     statement = sql.format(m=marker) + f" LIMIT {int(chunk)}"
     stop = 2**62 if stop is None else stop
-    while start < stop:
-        rows = conn.exec_driver_sql(statement, (log_id, start, stop)).fetchall()
-        yield from rows
-        if len(rows) < chunk:
-            return
-        start = rows[-1][0] + 1
+    cursor = _driver_cursor(conn)
+    try:
+        while start < stop:
+            cursor.execute(statement, (log_id, start, stop))
+            rows: list[tuple[Any, ...]] = cursor.fetchall()
+            if rows:
+                yield rows
+            if len(rows) < chunk:
+                return
+            start = rows[-1][0] + 1
+    finally:
+        cursor.close()
+
+
+_ENTRIES_IN_ORDER = ("SELECT seq, entry_id, kind, case_id, subject, key_id, header, entry_hash, envelope "
+                     "FROM entries WHERE log_id = {m} AND seq >= {m} AND seq < {m} ORDER BY seq")
+_NODES_IN_ORDER = "SELECT idx, hash FROM nodes WHERE log_id = {m} AND idx >= {m} AND idx < {m} ORDER BY idx"
+
+
+def entry_pages(conn: Connection, log_id: int, start: int = 0, stop: int | None = None,
+                chunk: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
+    """Non-empty lists of entry rows, as `iter_entries` gives them, in seq order."""
+    return _keyset_pages(conn, _ENTRIES_IN_ORDER, log_id, start, stop, chunk)
 
 
 def iter_entries(conn: Connection, log_id: int, start: int = 0, stop: int | None = None,
                  chunk: int = 5000) -> Iterator[tuple[Any, ...]]:
-    """(seq, entry_id, kind, case_id, subject, key_id, header, entry_hash, envelope) in seq order."""
-    return _keyset(conn, "SELECT seq, entry_id, kind, case_id, subject, key_id, header, entry_hash, envelope "
-                         "FROM entries WHERE log_id = {m} AND seq >= {m} AND seq < {m} ORDER BY seq",
-                   log_id, start, stop, chunk)
+    """(seq, entry_id, kind, case_id, subject, key_id, header, entry_hash, envelope) in seq order;
+    `header`, `entry_hash` and `envelope` are bytes."""
+    for rows in entry_pages(conn, log_id, start, stop, chunk):
+        yield from rows
+
+
+def node_range(conn: Connection, log_id: int, start: int, stop: int) -> list[tuple[Any, ...]]:
+    """(idx, hash) of the stored nodes with `start <= idx < stop`, in storage order, in one query."""
+    cursor = _driver_cursor(conn)
+    try:
+        cursor.execute(_NODES_IN_ORDER.format(m=_marker(conn)), (log_id, start, stop))
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+    finally:
+        cursor.close()
+    return rows
 
 
 def iter_nodes(conn: Connection, log_id: int, start: int = 0, chunk: int = 20000) -> Iterator[tuple[Any, ...]]:
     """(idx, hash) of the stored tree in storage order."""
-    return _keyset(conn, "SELECT idx, hash FROM nodes WHERE log_id = {m} AND idx >= {m} AND idx < {m} ORDER BY idx",
-                   log_id, start, None, chunk)
+    for rows in _keyset_pages(conn, _NODES_IN_ORDER, log_id, start, None, chunk):
+        yield from rows
 
 
 def count_entries(conn: Connection, log_id: int) -> int:

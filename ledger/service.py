@@ -12,6 +12,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ from ledger import repository as repo
 from ledger.db import SNAPSHOT, WRITE, is_sqlite, make_engine, migrate, schema_is_current
 from ledger.envelope import content_aad, open_envelope, seal, wrap_aad
 from ledger.errors import ConfigurationError, Conflict, DecryptionError, InvalidInput, NotFound, TooLarge
-from ledger.groupcommit import GroupCommitter
+from ledger.groupcommit import BackgroundBatcher, GroupCommitter
 from ledger.keys import (
     MasterKey,
     load_master_key,
@@ -185,6 +186,7 @@ class Ledger:
         self._clock = clock
         self._tenants: dict[str, _TenantContext] = {}
         self._committer: GroupCommitter[_Prepared, Receipt] = GroupCommitter(self._write)
+        self._background: BackgroundBatcher[str, NewEntry, Receipt] = BackgroundBatcher(self._append_checked)
         #: called after each append transaction commits, with its number of entries (metrics hook)
         self.on_commit: Callable[[int], None] | None = None
 
@@ -228,6 +230,7 @@ class Ledger:
         return cls(settings, engine, master, clock)
 
     def close(self) -> None:
+        self._background.close()
         self.engine.dispose()
 
     def _read(self) -> Connection:
@@ -405,6 +408,23 @@ class Ledger:
             return []
         for index, entry in enumerate(entries):
             self.check(entry, index if len(entries) > 1 else None)
+        return self._append_checked(tenant, entries)
+
+    def append_future(self, tenant: str, entries: Sequence[NewEntry]) -> Future[list[Receipt]]:
+        """`append_batch` for an event loop: check now, commit in the background, never block.
+
+        Raises at once what `check` raises. The entries then wait for the background appender,
+        which commits them atomically, in one transaction with whatever else was queued meanwhile;
+        the Future completes (with the receipts, or the error) only after that commit is durable.
+        """
+        entries = list(entries)
+        for index, entry in enumerate(entries):
+            self.check(entry, index if len(entries) > 1 else None)
+        return self._background.submit(tenant, entries)
+
+    def _append_checked(self, tenant: str, entries: Sequence[NewEntry]) -> list[Receipt]:
+        if not entries:
+            return []
         context = self._tenant(tenant)
         refs = {entry.subject_ref for entry in entries if entry.subject_ref}
         for _attempt in range(3):
@@ -459,14 +479,13 @@ class Ledger:
     def _write(self, log_id: int, items: list[_Prepared]) -> list[Receipt]:
         """Sequence and commit `items` in one transaction, under the log's lock."""
         with self._write_conn() as conn, conn.begin():
-            head = repo.get_log_for_update(conn, log_id)
+            cases = {item.case for item in items if item.case is not None}
+            head, heads = repo.lock_log(conn, log_id, cases)
             if any(item.epoch != head.key_epoch for item in items if item.subject or item.key_id):
                 raise _StaleKeys()
             size, prev, last_time = head.size, head.head_hash, head.head_time
             peaks = _split_peaks(bytes(head.peaks))
             now = max(self._clock(), last_time)
-            cases = repo.case_heads(conn, log_id, {item.case for item in items if item.case is not None})
-            known_cases = set(cases)
             entry_rows: list[tuple[Any, ...]] = []
             node_rows: list[tuple[int, int, bytes]] = []
             receipts: list[Receipt] = []
@@ -474,7 +493,7 @@ class Ledger:
                 header = {
                     "v": HEADER_VERSION, "log": head.origin, "seq": size, "id": item.entry_id, "time": now,
                     "kind": item.kind, "actor": item.actor, "case": item.case,
-                    "case_prev": cases.get(item.case) if item.case is not None else None,
+                    "case_prev": heads.get(item.case) if item.case is not None else None,
                     "channel": item.channel, "subject": item.subject, "key": item.key_id, "ct": item.ct,
                     "commit": item.commit, "meta": item.meta, "prev": prev,
                 }
@@ -482,7 +501,7 @@ class Ledger:
                 digest = leaf_hash(header_bytes)
                 prev = digest.hex()
                 if item.case is not None:
-                    cases[item.case] = prev
+                    heads[item.case] = prev
                 entry_rows.append((log_id, size, item.entry_id, item.kind, item.case, item.subject, item.key_id,
                                    header_bytes, digest, item.envelope))
                 first = stored_hash_index(0, size)
@@ -490,11 +509,9 @@ class Ledger:
                     node_rows.append((log_id, first + offset, node))
                 receipts.append(Receipt(head.origin, size, prev, header))
                 size += 1
-            repo.insert_entries(conn, entry_rows)
-            repo.insert_nodes(conn, node_rows)
-            repo.set_case_heads(conn, log_id, {item.case: cases[item.case] for item in items if item.case},
-                                known_cases)
-            repo.set_log_head(conn, log_id, size, prev, now, b"".join(peaks))
+            repo.write_appended(conn, log_id, repo.LogHead(size, prev, now, b"".join(peaks), head.origin,
+                                                           head.key_epoch),
+                                entry_rows, node_rows, {case: heads[case] for case in cases})
         if self.on_commit is not None:
             try:
                 self.on_commit(len(receipts))

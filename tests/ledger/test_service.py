@@ -250,6 +250,44 @@ def test_concurrent_threads_are_group_committed(ledger: Ledger) -> None:
     assert ledger.verify_log("t")["size"] == 200
 
 
+def test_background_appends_share_commits_and_keep_order(ledger: Ledger) -> None:
+    ledger.create_tenant("t")
+    ledger.create_tenant("u")
+    ledger.append("t", _interaction())  # warm the caches: the queue below fills while nothing commits
+    with ledger._committer._lock:  # hold the committer: everything submitted meanwhile queues up
+        futures = [ledger.append_future("t" if i % 3 else "u", [_interaction(case=f"K{i % 4}", body=str(i))])
+                   for i in range(30)]
+        batch = ledger.append_future("t", [_interaction(body="a"), _interaction(body="b")])
+        assert not any(future.done() for future in [*futures, batch])
+    commits = ledger._committer.commits
+    receipts = [future.result(timeout=30)[0] for future in futures]
+    pair = batch.result(timeout=30)
+    # one commit per log for the queue (the first request may have been taken before the rest queued)
+    assert ledger._committer.commits - commits <= 4
+    by_log = {"t": [r.seq for i, r in enumerate(receipts) if i % 3],
+              "u": [r.seq for i, r in enumerate(receipts) if not i % 3]}
+    assert by_log["u"] == list(range(10)), "queued appends keep their submission order"
+    assert sorted([*by_log["t"], *(r.seq for r in pair)]) == list(range(1, 23))
+    assert pair[1].seq == pair[0].seq + 1 and pair[1].header["prev"] == pair[0].entry_hash
+    for future, receipt in zip(futures, receipts, strict=True):
+        assert receipt.header["case"] == future.result()[0].header["case"]
+    assert ledger.read("u", 3).content == b"9"
+    assert ledger.verify_log("t")["size"] == 23 and ledger.verify_log("u")["size"] == 10
+
+
+def test_background_append_errors_reach_each_caller(ledger: Ledger) -> None:
+    ledger.create_tenant("t")
+    with pytest.raises(InvalidInput):  # checked at once, before anything is queued
+        ledger.append_future("t", [NewEntry(kind="nonsense")])
+    failed = ledger.append_future("nobody", [_interaction()])
+    with pytest.raises(NotFound):
+        failed.result(timeout=30)
+    assert ledger.append_future("t", [_interaction()]).result(timeout=30)[0].seq == 0
+    ledger.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        ledger.append_future("t", [_interaction()])
+
+
 def test_parallel_verify_log_agrees_with_one_pass(ledger: Ledger) -> None:
     ledger.create_tenant("t")
     ledger.append_batch("t", [_interaction(case=f"K{i % 7}", body=str(i)) for i in range(150)])

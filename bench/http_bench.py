@@ -9,7 +9,8 @@ server is `python -m api.cli serve --workers N` as a subprocess, on a fresh stor
 `caseledger init` and `tenant create`. `wrk -t2 -c32 -d15s --latency` then measures:
 
 * trivial — `GET /healthz` on the same app and server (same uvicorn settings, same middleware:
-  body limit and Prometheus metrics; a sync endpoint in the threadpool, like the append handler).
+  body limit and Prometheus metrics; an `async def` endpoint on the event loop, like the append
+  handler, which hands the commit to the ledger's background appender and awaits it).
   It is the ceiling of this server setup, so appends/s ÷ trivial req/s is our own overhead.
 * append — `POST /v1/interactions` (bench/wrk/append.lua: ~300 bytes of content, a case among
   10,000, a customer among 100 whose subjects and data keys are warmed up first, an agent token).

@@ -7,7 +7,11 @@ per-log sequencing lock. PostgreSQL locks the log row with ``SELECT … FOR UPDA
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from alembic import command
@@ -19,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from ledger.errors import ConfigurationError
 
-__all__ = ["SNAPSHOT", "WRITE", "is_sqlite", "make_engine", "migrate", "schema_is_current"]
+__all__ = ["SNAPSHOT", "WRITE", "WriterLock", "is_sqlite", "make_engine", "migrate", "schema_is_current"]
 
 #: execution option marking a connection whose transaction will write (SQLite: BEGIN IMMEDIATE)
 WRITE = {"caseledger_write": True}
@@ -64,6 +68,51 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # request once (503) while the pool replaces it
         return create_engine(url, pool_recycle=1800, **kwargs)
     raise ConfigurationError(f"unsupported database URL {url.split(':', 1)[0]!r}: use sqlite or postgresql")
+
+
+class WriterLock:
+    """Queue the append transactions of every process on one SQLite database in the kernel.
+
+    SQLite's own lock is the authority, but a writer that finds it taken polls with growing sleeps
+    (up to 100 ms each), so with several server processes a few appends wait for seconds. Writers
+    that first queue on an exclusive `flock` of ``<database>-writers`` instead wake the moment the
+    holder is done. Within a process a thread lock comes first (one flock per open file is shared
+    by its threads). A no-op for PostgreSQL and in-memory databases, whose locks do not poll.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        database = engine.url.database if is_sqlite(engine) else None
+        self._path = Path(f"{database}-writers") if database and database != ":memory:" else None
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+
+    def __enter__(self) -> WriterLock:
+        if self._path is None:
+            return self
+        self._threads.acquire()
+        try:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if self._path is None:
+            return
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def _alembic_config(connection: Connection) -> Config:

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ledger import repository as repo
-from ledger.db import SNAPSHOT, WRITE, is_sqlite, make_engine, migrate, schema_is_current
+from ledger.db import SNAPSHOT, WRITE, WriterLock, is_sqlite, make_engine, migrate, schema_is_current
 from ledger.envelope import content_aad, open_envelope, seal, wrap_aad
 from ledger.errors import ConfigurationError, Conflict, DecryptionError, InvalidInput, NotFound, TooLarge
 from ledger.groupcommit import BackgroundBatcher, GroupCommitter
@@ -186,6 +186,7 @@ class Ledger:
         self._clock = clock
         self._tenants: dict[str, _TenantContext] = {}
         self._committer: GroupCommitter[_Prepared, Receipt] = GroupCommitter(self._write)
+        self._writers = WriterLock(engine)
         self._background: BackgroundBatcher[str, NewEntry, Receipt] = BackgroundBatcher(self._append_checked)
         #: called after each append transaction commits, with its number of entries (metrics hook)
         self.on_commit: Callable[[int], None] | None = None
@@ -232,6 +233,7 @@ class Ledger:
     def close(self) -> None:
         self._background.close()
         self.engine.dispose()
+        self._writers.close()
 
     def _read(self) -> Connection:
         """A connection for reads that need no common snapshot: autocommit, one statement each."""
@@ -478,7 +480,7 @@ class Ledger:
 
     def _write(self, log_id: int, items: list[_Prepared]) -> list[Receipt]:
         """Sequence and commit `items` in one transaction, under the log's lock."""
-        with self._write_conn() as conn, conn.begin():
+        with self._writers, self._write_conn() as conn, conn.begin():
             cases = {item.case for item in items if item.case is not None}
             head, heads = repo.lock_log(conn, log_id, cases)
             if any(item.epoch != head.key_epoch for item in items if item.subject or item.key_id):

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import itertools
 import json
+import os
 import threading
+import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from ledger.errors import Conflict, DecryptionError, InvalidInput, NotFound, TooLarge
 from ledger.service import Ledger, NewEntry
+from ledger.settings import Settings
+from tests.conftest import TEST_MASTER_KEY
 from verification.checkpoint import open_checkpoint, parse_verifier_key
 from verification.entry import ZERO_HASH, canonical_json, parse_header
 from verification.merkle import leaf_hash, verify_consistency, verify_inclusion, verify_range
@@ -286,6 +292,29 @@ def test_background_append_errors_reach_each_caller(ledger: Ledger) -> None:
     ledger.close()
     with pytest.raises(RuntimeError, match="closed"):
         ledger.append_future("t", [_interaction()])
+
+
+def test_sqlite_appends_queue_on_the_writers_lock(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """SQLite only: PostgreSQL queues writers on the log's row lock, which does not poll."""
+    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'w.db'}",
+                        master_key=TEST_MASTER_KEY)
+    Ledger.initialise(settings)
+    ledger = Ledger.open(settings)
+    request.addfinalizer(ledger.close)
+    ledger.create_tenant("t")
+    ledger.append("t", _interaction())
+    path = f"{ledger.engine.url.database}-writers"
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    holder = os.open(path, os.O_RDWR)  # another process's writer, as the kernel sees it
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        pending = ledger.append_future("t", [_interaction()])
+        time.sleep(0.3)
+        assert not pending.done(), "the append did not wait for the writer ahead of it"
+    finally:
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        os.close(holder)
+    assert pending.result(timeout=30)[0].seq == 1
 
 
 def test_parallel_verify_log_agrees_with_one_pass(ledger: Ledger) -> None:

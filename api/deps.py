@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
 from api.auth import Principal, TokenIssuer, TokenVerifier, Unauthenticated
 from compliance.access import AccessService, Permission, Reader, require
@@ -29,50 +29,55 @@ class AppState:
     issuer: TokenIssuer | None
 
 
-async def _state(request: Request) -> AppState:
+def _state(request: Request) -> AppState:
     state: AppState = request.app.state.caseledger
     return state
 
 
-_bearer = HTTPBearer(auto_error=False, description="A JWT from the built-in issuer or the configured IdP")
+class _Authorised(HTTPBearer):
+    """Authenticate the bearer token and check one permission (or none) of the role table.
 
+    One dependency that is also the OpenAPI security scheme: FastAPI re-inspects every node of a
+    dependency tree on every request, so the tree is kept to this node.
+    """
 
-async def _principal(
-    state: Annotated[AppState, Depends(_state)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthenticated()
-    principal = state.verifier.cached(credentials.credentials)
-    if principal is not None:
+    def __init__(self, permission: Permission | None) -> None:
+        super().__init__(auto_error=False, scheme_name="HTTPBearer",
+                         description="A JWT from the built-in issuer or the configured IdP")
+        self.permission = permission
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        credentials = await super().__call__(request)
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise Unauthenticated()
+        verifier = _state(request).verifier
+        principal = verifier.cached(credentials.credentials)
+        if principal is None:
+            # a token not seen before may need the identity provider's JWKS fetched: off the loop
+            principal = await run_in_threadpool(verifier.verify, credentials.credentials)
+        if self.permission is not None:
+            require(as_reader(principal), self.permission)
         return principal
-    # a token not seen before may need the identity provider's JWKS fetched: off the event loop
-    return await run_in_threadpool(state.verifier.verify, credentials.credentials)
 
 
-def requires(permission: Permission) -> Callable[[Principal], Awaitable[Principal]]:
+def requires(permission: Permission) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency that authenticates and checks one permission of the role table."""
-
-    async def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
-        require(as_reader(principal), permission)
-        return principal
-
-    return check
+    return _Authorised(permission)
 
 
 def as_reader(principal: Principal) -> Reader:
     return Reader(actor=principal.actor, role=principal.role, perms=principal.perms, cases=principal.cases)
 
 
-async def _ledger(state: Annotated[AppState, Depends(_state)]) -> Ledger:
-    return state.ledger
+async def _ledger(request: Request) -> Ledger:
+    return _state(request).ledger
 
 
-async def _access(state: Annotated[AppState, Depends(_state)]) -> AccessService:
-    return state.access
+async def _access(request: Request) -> AccessService:
+    return _state(request).access
 
 
-AnyPrincipal = Annotated[Principal, Depends(_principal)]
+AnyPrincipal = Annotated[Principal, Depends(_Authorised(None))]
 LedgerDep = Annotated[Ledger, Depends(_ledger)]
 AccessDep = Annotated[AccessService, Depends(_access)]
 Purpose = Annotated[str | None, Header(alias="X-Purpose", description="why the content is read (logged)")]

@@ -135,6 +135,13 @@ _CASE_HEADS_SQLITE = ("SELECT case_id, head_hash FROM case_heads WHERE log_id = 
 _CASE_HEADS_PG = "SELECT case_id, head_hash FROM case_heads WHERE log_id = %s AND case_id = ANY(%s)"
 _UPSERT_CASE_HEAD = ("INSERT INTO case_heads (log_id, case_id, head_hash) VALUES ({m}, {m}, {m}) "
                      "ON CONFLICT (log_id, case_id) DO UPDATE SET head_hash = excluded.head_hash")
+_UNNEST_ENTRIES = (
+    f"INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) SELECT %s, * FROM unnest(%s::bigint[], %s::text[], "
+    "%s::text[], %s::text[], %s::text[], %s::text[], %s::bytea[], %s::bytea[], %s::bytea[])"
+)
+_UNNEST_NODES = "INSERT INTO nodes (log_id, idx, hash) SELECT %s, * FROM unnest(%s::bigint[], %s::bytea[])"
+_UNNEST_CASE_HEADS = ("INSERT INTO case_heads (log_id, case_id, head_hash) SELECT %s, * FROM unnest(%s::text[], "
+                      "%s::text[]) ON CONFLICT (log_id, case_id) DO UPDATE SET head_hash = excluded.head_hash")
 _SET_LOG_HEAD = "UPDATE logs SET size = {m}, head_hash = {m}, head_time = {m}, peaks = {m} WHERE id = {m}"
 
 
@@ -201,15 +208,17 @@ def write_appended(conn: Connection, log_id: int, head: LogHead, entries: Sequen
     statement = ""
     try:
         with raw.pipeline(), raw.cursor() as cursor:
+            # one statement per table, the rows as arrays: one message each instead of one per row
             if entries:
-                statement = _insert_statement("entries", _ENTRY_COLUMNS, "%s")
-                cursor.executemany(statement, entries)
+                statement = _UNNEST_ENTRIES
+                columns = [list(column) for column in zip(*entries, strict=True)]
+                cursor.execute(statement, (log_id, *columns[1:]))
             if nodes:
-                statement = _insert_statement("nodes", ("log_id", "idx", "hash"), "%s")
-                cursor.executemany(statement, nodes)
+                statement = _UNNEST_NODES
+                cursor.execute(statement, (log_id, [node[1] for node in nodes], [node[2] for node in nodes]))
             if heads:
-                statement = _UPSERT_CASE_HEAD.format(m="%s")
-                cursor.executemany(statement, heads)
+                statement = _UNNEST_CASE_HEADS
+                cursor.execute(statement, (log_id, [head[1] for head in heads], [head[2] for head in heads]))
             statement = _SET_LOG_HEAD.format(m="%s")
             cursor.execute(statement, log_head)
     except psycopg.Error as exc:

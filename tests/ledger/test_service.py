@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from ledger.errors import Conflict, DecryptionError, InvalidInput, NotFound, TooLarge
 from ledger.service import Ledger, NewEntry
@@ -315,6 +316,25 @@ def test_sqlite_appends_queue_on_the_writers_lock(tmp_path: Path, request: pytes
         fcntl.flock(holder, fcntl.LOCK_UN)
         os.close(holder)
     assert pending.result(timeout=30)[0].seq == 1
+
+
+def test_a_failed_append_transaction_writes_nothing_and_says_why(ledger: Ledger) -> None:
+    """A database error inside the append transaction (on PostgreSQL, inside its pipeline) comes out
+    as SQLAlchemy's error for it, and the whole transaction is rolled back."""
+    ledger.create_tenant("t")
+    ledger.append_batch("t", [_interaction(case="A"), _interaction(case="B")])
+    with ledger.engine.begin() as conn:  # make the head point one entry back: the next seq exists
+        conn.execute(text("UPDATE logs SET size = 1"))
+    with pytest.raises(IntegrityError):
+        ledger.append_batch("t", [_interaction(case="C"), _interaction(case="A")])
+    with ledger.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM entries")).scalar_one() == 2
+        assert conn.execute(text("SELECT count(*) FROM case_heads")).scalar_one() == 2
+        assert conn.execute(text("SELECT size FROM logs")).scalar_one() == 1
+    with ledger.engine.begin() as conn:
+        conn.execute(text("UPDATE logs SET size = 2"))
+    assert ledger.append("t", _interaction(case="C")).seq == 2
+    assert ledger.verify_log("t")["size"] == 3
 
 
 def test_parallel_verify_log_agrees_with_one_pass(ledger: Ledger) -> None:

@@ -5,7 +5,8 @@ One streaming pass over entries and stored nodes, in lockstep: every header's ha
 the header, every stored subtree hash against the one recomputed from the leaves, the log head, and
 every stored checkpoint's signature and root. Memory is flat in the log size.
 
-A large log is cut into segments verified in parallel processes. Each segment starts from the tree
+A large log is cut into segments verified in parallel: this process takes the first (a little
+larger, as it need not start up) and spawned workers the others. Each segment starts from the tree
 peaks stored at its first entry (which the segment before verifies) and leaves open what it cannot
 know — the `prev` of its first entry and the first `case_prev` of each case — for the merge to check
 against the segments before it, so the result is exactly that of one pass.
@@ -36,6 +37,8 @@ __all__ = ["PARALLEL_MIN_ENTRIES", "verify_stored_log"]
 
 #: below this many entries one process verifies the log (starting workers costs about a second)
 PARALLEL_MIN_ENTRIES = 200_000
+#: about how many entries one process verifies while a worker process starts (some 0.6 s)
+_WORKER_START_ENTRIES = 40_000
 _COLUMNS = (("entry_id", "id"), ("kind", "kind"), ("case_id", "case"), ("subject", "subject"), ("key_id", "key"))
 
 
@@ -81,35 +84,44 @@ def _peaks_at(conn: Connection, log_id: int, size: int) -> list[bytes]:
 
 def _verify_segment(conn: Connection, log_id: int, origin: str, start: int, end: int,
                     roots: dict[int, bytes]) -> _Segment:
-    """Verify entries [start, end) and their stored nodes; check the signed roots at sizes inside."""
+    """Verify entries [start, end) and their stored nodes; check the signed roots at sizes inside.
+
+    A page of entries at a time, with the stored nodes those entries complete (one range query):
+    each leaf's hashes go to consecutive storage indexes, so a page's nodes are one index range.
+    """
     first = start == 0
     log = LogVerifier(origin, start=start, peaks=[] if first else _peaks_at(conn, log_id, start),
                       last_hash=ZERO_HASH if first else None, open_cases=not first)
     segment = _Segment(start, end)
-    nodes = repo.iter_nodes(conn, log_id, start=stored_hash_index(0, start))
+    add, check_columns, get_root = log.add, _check_columns, roots.get
     expected_node = stored_hash_index(0, start)
-    for row in repo.iter_entries(conn, log_id, start=start, stop=end):
-        seq = log.size
-        if row[0] != seq:
-            raise ChainError(f"entry {seq} is missing (next stored entry is {row[0]})", seq=seq)
-        completed = log.add(bytes(row[6]), bytes(row[7]))
-        _check_columns(row, log.header, seq)
-        if seq == start:
-            segment.first_time = log.header["time"]
-        for computed in completed:
-            stored = next(nodes, None)
-            if stored is None or stored[0] != expected_node:
-                raise ChainError(f"entry {seq}: stored tree node {expected_node} is missing", seq=seq)
-            if bytes(stored[1]) != computed:
-                raise ChainError(f"entry {seq}: stored tree node {expected_node} is wrong", seq=seq)
-            expected_node += 1
-        root = roots.get(log.size)
-        if root is not None:
-            if log.root != root:
-                raise ChainError(f"checkpoint at size {log.size} does not match the entries", seq=seq)
-            segment.checkpoints += 1
-    if log.size != end:
-        raise ChainError(f"entry {log.size} is missing", seq=log.size)
+    seq = start
+    for rows in repo.entry_pages(conn, log_id, start=start, stop=end):
+        nodes = repo.node_range(conn, log_id, expected_node, stored_hash_index(0, rows[-1][0] + 1))
+        have, k = len(nodes), 0
+        for row in rows:
+            if row[0] != seq:
+                raise ChainError(f"entry {seq} is missing (next stored entry is {row[0]})", seq=seq)
+            completed = add(row[6], row[7])
+            header = log.header
+            check_columns(row, header, seq)
+            if seq == start:
+                segment.first_time = header["time"]
+            for computed in completed:
+                if k == have or nodes[k][0] != expected_node:
+                    raise ChainError(f"entry {seq}: stored tree node {expected_node} is missing", seq=seq)
+                if nodes[k][1] != computed:
+                    raise ChainError(f"entry {seq}: stored tree node {expected_node} is wrong", seq=seq)
+                k += 1
+                expected_node += 1
+            seq += 1
+            root = get_root(seq)
+            if root is not None:
+                if log.root != root:
+                    raise ChainError(f"checkpoint at size {seq} does not match the entries", seq=seq - 1)
+                segment.checkpoints += 1
+    if seq != end:
+        raise ChainError(f"entry {seq} is missing", seq=seq)
     segment.first_prev = ZERO_HASH if first else log.first_prev
     segment.last_hash, segment.last_time = log.last_hash, log.last_time
     segment.case_first, segment.case_last = log.case_first, log.case_heads
@@ -177,14 +189,20 @@ def verify_stored_log(conn: Connection, log_id: int, origin: str, public_key: Ed
         raise ChainError("checkpoint at size 0 is not the empty root", seq=0)
     if workers is None:
         workers = min(os.cpu_count() or 1, 4) if size >= PARALLEL_MIN_ENTRIES else 1
-    bounds = [size * i // workers for i in range(workers + 1)]
     if workers > 1 and url is not None:
+        # this process verifies the first segment while the others start, so it takes a larger one
+        # (by less on a small log, so that a few workers forced on one still have work to do)
+        head_start = min(_WORKER_START_ENTRIES, size // (4 * workers))
+        first = (size + (workers - 1) * head_start) // workers
+        bounds = [0, *(first + (size - first) * i // (workers - 1) for i in range(workers))]
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(workers - 1, mp_context=context) as pool:
             futures = [pool.submit(_segment_worker, url, log_id, origin, a, b, roots)
-                       for a, b in itertools.pairwise(bounds)]
-            segments = [future.result() for future in futures]
+                       for a, b in itertools.pairwise(bounds[1:])]
+            segments = [_verify_segment(conn, log_id, origin, 0, first, roots)]
+            segments += [future.result() for future in futures]
     else:
+        bounds = [size * i // workers for i in range(workers + 1)]
         segments = [_verify_segment(conn, log_id, origin, a, b, roots)
                     for a, b in itertools.pairwise(bounds)]
     checkpoints, nodes, heads = _merge(segments)

@@ -66,8 +66,11 @@ def is_plain_json(value: Any) -> bool:
 
 def _is_time(value: Any) -> bool:
     """RFC 3339 UTC with microseconds as the sequencer writes it, and a date and time that exist."""
-    if not isinstance(value, str) or not _TIME.match(value):
-        return False
+    return isinstance(value, str) and _TIME.match(value) is not None and _time_exists(value)
+
+
+def _time_exists(value: str) -> bool:
+    """Whether a value of the `_TIME` form names a date and time that exist."""
     try:
         datetime.fromisoformat(value[:-1])
     except ValueError:
@@ -115,6 +118,107 @@ def entry_hash(header: Mapping[str, Any]) -> bytes:
     return leaf_hash(canonical_json(dict(header)))
 
 
+# --- the canonical fast path of parse_header ------------------------------------------------------
+#
+# A version-1 header in RFC 8785 form is one fixed shape: the sixteen keys in sorted order, no
+# whitespace, strings escaped only as JCS escapes them. One regular expression that matches exactly
+# those texts (and captures the values) therefore proves both well-formedness and canonical form,
+# without decoding to a dict and encoding it again. Only `meta` is free-form: it is captured whole
+# and checked as before, by decoding and re-encoding it alone. Whatever the pattern does not match
+# goes to the full parser, which stays the authority: it names the error, and the fast path only
+# ever returns what the full parser would return.
+
+#: the body of a JSON string as JCS writes it (RFC 8785 §3.2.2.2): raw characters except `"`, `\`
+#: and U+0000-U+001F; those as the two-character escapes where JSON has one, else \u00xx lower case
+_JCS_STRING = r'[^"\\\x00-\x1f]*(?:\\(?:["\\bfnrt]|u00(?:0[0-7bef]|1[0-9a-f]))[^"\\\x00-\x1f]*)*'
+_STR = f'"({_JCS_STRING})"'
+_NON_EMPTY_STR = f'"((?!"){_JCS_STRING})"'
+_OPTIONAL_STR_RE = f'(?:null|{_STR})'
+_HEX64_RE = '[0-9a-f]{64}'
+_OPTIONAL_HEX_RE = f'(?:null|"({_HEX64_RE})")'
+_CANONICAL_V1 = re.compile(
+    r'\{"actor":' + _NON_EMPTY_STR
+    + ',"case":' + _OPTIONAL_STR_RE
+    + ',"case_prev":' + _OPTIONAL_HEX_RE
+    + ',"channel":(?:null|"(' + "|".join(sorted(CHANNELS)) + ')")'
+    + ',"commit":' + _OPTIONAL_HEX_RE
+    + ',"ct":' + _OPTIONAL_HEX_RE
+    + ',"id":"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"'
+    + ',"key":' + _OPTIONAL_STR_RE
+    + ',"kind":' + _NON_EMPTY_STR
+    + ',"log":' + _NON_EMPTY_STR
+    + r',"meta":(\{.*?\})'
+    + ',"prev":"(' + _HEX64_RE + ')"'
+    + ',"seq":(0|[1-9][0-9]{0,15})'
+    + ',"subject":' + _OPTIONAL_STR_RE
+    + r',"time":"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z)"'
+    + r',"v":1\}'
+)
+
+
+def _unescape(body: str | None) -> str | None:
+    """The value of a JSON string whose body matched `_JCS_STRING` (None stays None)."""
+    if body is None or "\\" not in body:
+        return body
+    value: str = _DECODER.decode(f'"{body}"')
+    return value
+
+
+#: flat `meta` texts already proven canonical, and their values: a log repeats a handful of them
+_KNOWN_META: dict[str, dict[str, Any]] = {}
+_KNOWN_META_MAX = 256
+
+
+def _canonical_meta(text: str) -> dict[str, Any] | None:
+    """The object `text` holds if it is a plain JSON object in canonical form, else None.
+
+    Returns a fresh dict each time, so a caller may change what it is given.
+    """
+    known = _KNOWN_META.get(text)
+    if known is not None:
+        return known.copy()
+    try:
+        meta = _DECODER.decode(text)
+        if type(meta) is not dict or not is_plain_json(meta) or _PLAIN_ENCODER.encode(meta) != text:
+            return None
+    except (ValueError, RecursionError):
+        return None
+    if not any(isinstance(value, dict | list) for value in meta.values()):  # a shallow copy is a copy
+        if len(_KNOWN_META) >= _KNOWN_META_MAX:
+            _KNOWN_META.clear()
+        _KNOWN_META[text] = meta.copy()
+    return meta
+
+
+def _parse_canonical(data: bytes, checked_time: str | None) -> dict[str, Any] | None:
+    """The header `data` holds if it is a valid version-1 header in canonical form, else None.
+
+    None means only "not proven here": the full parser then decides, and explains.
+    """
+    try:
+        text = data.decode()  # strict: encoded surrogates and invalid UTF-8 go to the full parser
+    except UnicodeDecodeError:
+        return None
+    match = _CANONICAL_V1.fullmatch(text)
+    if match is None:
+        return None
+    (actor, case, case_prev, channel, commit, ct, id_, key, kind, log, meta_text, prev, seq_text, subject,
+     time) = match.groups()
+    seq = int(seq_text)
+    if seq > _MAX_SAFE_INT:
+        return None
+    if time != checked_time and not _time_exists(time):
+        return None
+    meta = _canonical_meta(meta_text)
+    if meta is None:
+        return None
+    if "\\" in text:
+        actor, case, key, kind, log, subject = map(_unescape, (actor, case, key, kind, log, subject))
+    return {"actor": actor, "case": case, "case_prev": case_prev, "channel": channel, "commit": commit, "ct": ct,
+            "id": id_, "key": key, "kind": kind, "log": log, "meta": meta, "prev": prev, "seq": seq,
+            "subject": subject, "time": time, "v": HEADER_VERSION}
+
+
 def parse_header(data: bytes, *, seq: int | None = None, checked_time: str | None = None) -> dict[str, Any]:
     """Parse header bytes and check they are a well-formed, canonical version-1 header.
 
@@ -122,6 +226,14 @@ def parse_header(data: bytes, *, seq: int | None = None, checked_time: str | Non
     are not their own canonical form would hash differently in other implementations.
     `checked_time` is a time value already known to be valid (a batch shares one).
     """
+    header = _parse_canonical(data, checked_time)
+    if header is not None:
+        return header
+    return _parse_header_slowly(data, seq=seq, checked_time=checked_time)
+
+
+def _parse_header_slowly(data: bytes, *, seq: int | None = None, checked_time: str | None = None) -> dict[str, Any]:
+    """`parse_header` by decoding, checking each field and encoding again: the authority for errors."""
     try:
         # read as json.loads reads bytes (BOM, UTF-16/32); anything but bare UTF-8 then fails the
         # canonical check below, naming the entry
@@ -216,7 +328,8 @@ class LogVerifier:
 
     def add(self, header_bytes: bytes, stored_hash: bytes | None = None) -> list[bytes]:
         seq = self.size
-        header = parse_header(header_bytes, seq=seq, checked_time=self.last_time or None)
+        last_time = self.last_time
+        header = parse_header(header_bytes, seq=seq, checked_time=last_time or None)
         if header["seq"] != seq:
             raise ChainError(f"entry {seq}: header says seq {header['seq']} (gap, swap or reorder)", seq=seq)
         if header["log"] != self.origin:
@@ -225,12 +338,14 @@ class LogVerifier:
             self.first_prev = header["prev"]
         elif header["prev"] != self.last_hash:
             raise ChainError(f"entry {seq}: prev does not link to entry {seq - 1}", seq=seq)
-        case = header["case"]
-        if self._open_cases and case is not None and case not in self._case_heads:
-            self.case_first[case] = (seq, header["case_prev"])
-        elif header["case_prev"] != (self._case_heads.get(case) if case is not None else None):
-            raise ChainError(f"entry {seq}: case_prev does not link to the case's previous entry", seq=seq)
-        if header["time"] < self.last_time:
+        case, case_prev, heads = header["case"], header["case_prev"], self._case_heads
+        if case is None or case in heads or not self._open_cases:
+            if case_prev != (None if case is None else heads.get(case)):
+                raise ChainError(f"entry {seq}: case_prev does not link to the case's previous entry", seq=seq)
+        else:  # a case's first entry in a segment: its link is checked against the segments before
+            self.case_first[case] = (seq, case_prev)
+        time = header["time"]
+        if time < last_time:
             raise ChainError(f"entry {seq}: time goes backwards", seq=seq)
         digest = leaf_hash(header_bytes)
         if stored_hash is not None and stored_hash != digest:
@@ -240,9 +355,9 @@ class LogVerifier:
             )
         hex_digest = digest.hex()
         if case is not None:
-            self._case_heads[case] = hex_digest
+            heads[case] = hex_digest
         self.last_hash = hex_digest
-        self.last_time = header["time"]
+        self.last_time = time
         completed = append_leaf(self._peaks, seq, digest)
         self.size = seq + 1
         self.header = header

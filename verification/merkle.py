@@ -286,7 +286,15 @@ def append_leaf(peaks: list[bytes], size: int, leaf: bytes) -> list[bytes]:
     """
     if size < 0 or len(peaks) != size.bit_count():
         raise ValueError(f"{len(peaks)} peaks cannot describe a tree of size {size}")
-    return _merge(peaks, size, 0, leaf)
+    # `_merge` at level 0 with `node_hash` written out: verify-log runs this once per entry
+    completed = [leaf]
+    h = leaf
+    while size & 1:
+        h = hashlib.sha256(NODE_PREFIX + peaks.pop() + h).digest()
+        completed.append(h)
+        size >>= 1
+    peaks.append(h)
+    return completed
 
 
 def root_from_peaks(peaks: Sequence[bytes]) -> bytes:

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from bench.common import MASTER_KEY, Context, Result, elapsed, percentile
+from bench.common import MASTER_KEY, Context, Result, batches, elapsed, percentile
 from ledger.service import Ledger
 from ledger.settings import Settings
 
@@ -30,10 +30,6 @@ __all__ = ["bench_pymerkle", "bench_raw_sqlite"]
 
 BATCH = 1000
 _ENVELOPE_SIZE = 361  # 1 version + 12 nonce + 32 salt + ~300 content + 16 tag
-
-
-def _batches(ctx: Context) -> int:
-    return 3 if ctx.quick else 20
 
 
 @contextmanager
@@ -99,7 +95,7 @@ def _entries_ddl(ctx: Context) -> list[str]:
 
 def bench_raw_sqlite(ctx: Context) -> None:
     """(a) sqlite3 executemany into a table created by the same DDL as `entries` (columns and indexes)."""
-    n_batches = _batches(ctx)
+    n_batches = batches(ctx)
     with _tmpdir(ctx, "raw") as directory:
         conn = sqlite3.connect(directory / "raw.db", isolation_level=None)
         try:
@@ -142,7 +138,7 @@ def bench_pymerkle(ctx: Context) -> None:
     """(b) pymerkle 7 SqliteTree.append_entries (its bulk path: one transaction, executemany) per 1000."""
     from pymerkle import SqliteTree
 
-    n_batches = _batches(ctx)
+    n_batches = batches(ctx)
     with _tmpdir(ctx, "pymerkle") as directory:
         tree = SqliteTree(str(directory / "pymerkle.db"))
         try:

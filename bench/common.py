@@ -323,3 +323,9 @@ class Workload:
 
 def elapsed(start: float) -> float:
     return time.perf_counter() - start
+
+
+def batches(ctx: Context) -> int:
+    """Batches of 1000 per throughput measurement, the same for the baselines and our appends:
+    one slow fsync moves a 20-batch mean by a fifth, so a full run takes 60."""
+    return 3 if ctx.quick else 60

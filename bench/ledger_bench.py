@@ -22,6 +22,7 @@ from bench.common import (
     Result,
     Store,
     Workload,
+    batches,
     elapsed,
     fresh_ledger,
     percentile,
@@ -50,7 +51,7 @@ def _ms(values: list[float]) -> tuple[float, float]:
 
 
 def bench_append(ctx: Context, backend: str) -> None:
-    n_batches = 3 if ctx.quick else 20
+    n_batches = batches(ctx)
     n_single = 100 if ctx.quick else (1000 if backend == "sqlite" else 600)
     per_thread = 25 if ctx.quick else 250
     threads = 8

@@ -79,6 +79,7 @@ class BodyLimit:
 class Metrics:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -97,5 +98,9 @@ class Metrics:
         finally:
             route: Any = scope.get("route")
             name = getattr(route, "path", "unmatched")
-            REQUESTS.labels(scope["method"], name, str(status[0])).inc()
-            LATENCY.labels(name).observe(time.perf_counter() - started)
+            key = (scope["method"], name, status[0])
+            children = self._children.get(key)
+            if children is None:  # `labels()` validates and locks on every call: look each set up once
+                children = self._children[key] = (REQUESTS.labels(key[0], name, str(key[2])), LATENCY.labels(name))
+            children[0].inc()
+            children[1].observe(time.perf_counter() - started)

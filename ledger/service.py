@@ -42,7 +42,7 @@ from ledger.logcheck import verify_stored_log
 from ledger.settings import Settings
 from ledger.tree import HashReader, consistency_proof, inclusion_proof, range_proof, stored_hash_index, tree_hash
 from verification.checkpoint import Checkpoint, sign_checkpoint, verifier_key
-from verification.entry import CHANNELS, HEADER_VERSION, ZERO_HASH, encode_header, plain_json
+from verification.entry import CHANNELS, HEADER_VERSION, ZERO_HASH, canonical_json, encode_header, plain_json
 from verification.merkle import EMPTY_ROOT, HASH_SIZE, append_leaf, leaf_hash, root_from_peaks
 
 __all__ = ["KINDS", "Ledger", "NewEntry", "ReadEntry", "Receipt", "TenantInfo", "utc_now"]
@@ -85,9 +85,17 @@ class Receipt(NamedTuple):
     seq: int
     entry_hash: str
     header: dict[str, Any]
+    #: the header's RFC 8785 bytes, as hashed
+    header_bytes: bytes = b""
 
     def as_dict(self) -> dict[str, Any]:
         return {"log": self.log, "seq": self.seq, "entry_hash": self.entry_hash, "header": self.header}
+
+    def as_json(self) -> bytes:
+        """`as_dict` as JSON, with the header's own bytes spliced in rather than encoded again."""
+        header = self.header_bytes or canonical_json(self.header)
+        return b'{"log":%b,"seq":%d,"entry_hash":"%b","header":%b}' % (
+            json.dumps(self.log).encode(), self.seq, self.entry_hash.encode(), header)
 
 
 @dataclass(frozen=True)
@@ -513,7 +521,7 @@ class Ledger:
                 first = stored_hash_index(0, size)
                 for offset, node in enumerate(append_leaf(peaks, size, digest)):
                     node_rows.append((log_id, first + offset, node))
-                receipts.append(Receipt(head.origin, size, prev, header))
+                receipts.append(Receipt(head.origin, size, prev, header, header_bytes))
                 size += 1
             repo.write_appended(conn, log_id, repo.LogHead(size, prev, now, b"".join(peaks), head.origin,
                                                            head.key_epoch),

@@ -39,4 +39,5 @@ async def log_interaction(
     )])
     receipt = (await asyncio.wrap_future(pending))[0]
     # the receipt is built by the ledger: sent as is, without a second validation pass
-    return JSONResponse(receipt.as_dict(), status_code=201, headers={"Location": f"/v1/entries/{receipt.seq}"})
+    return Response(receipt.as_json(), status_code=201, media_type="application/json",
+                    headers={"Location": f"/v1/entries/{receipt.seq}"})

@@ -61,6 +61,9 @@ def test_append_builds_both_chains_and_the_tree(ledger: Ledger) -> None:
     assert times == sorted(times)
     for receipt in receipts:
         raw = canonical_json(receipt.header)
+        assert receipt.header_bytes == raw
+        assert json.loads(receipt.as_json()) == receipt.as_dict()
+        assert json.loads(receipt._replace(header_bytes=b"").as_json()) == receipt.as_dict()
         assert parse_header(raw) == receipt.header
         assert leaf_hash(b"" + raw).hex() == receipt.entry_hash
     # the header never holds the customer reference or the content

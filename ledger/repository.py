@@ -7,6 +7,7 @@ from collections.abc import Collection, Iterator, Sequence
 from typing import Any, NamedTuple, cast
 
 import psycopg
+from psycopg import sql
 from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import DBAPIError, NoResultFound
@@ -136,18 +137,19 @@ _CASE_HEADS_PG = "SELECT case_id, head_hash FROM case_heads WHERE log_id = %s AN
 _UPSERT_CASE_HEAD = ("INSERT INTO case_heads (log_id, case_id, head_hash) VALUES ({m}, {m}, {m}) "
                      "ON CONFLICT (log_id, case_id) DO UPDATE SET head_hash = excluded.head_hash")
 # arrays travel in binary (%b): text arrays in text form would be escaped element by element
-_UNNEST_ENTRIES = (
-    f"INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) SELECT %s, * FROM unnest(%b::bigint[], %b::text[], "
-    "%b::text[], %b::text[], %b::text[], %b::text[], %b::bytea[], %b::bytea[], %b::bytea[])"
+_APPEND_PG = (
+    f"WITH e AS (INSERT INTO entries ({', '.join(_ENTRY_COLUMNS)}) SELECT %s, * FROM unnest(%b::bigint[], "
+    "%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::bytea[], %b::bytea[], %b::bytea[])), "
+    "n AS (INSERT INTO nodes (log_id, idx, hash) SELECT %s, * FROM unnest(%b::bigint[], %b::bytea[])), "
+    "h AS (INSERT INTO case_heads (log_id, case_id, head_hash) SELECT %s, * FROM unnest(%b::text[], %b::text[]) "
+    "ON CONFLICT (log_id, case_id) DO UPDATE SET head_hash = excluded.head_hash) "
+    "UPDATE logs SET size = %s, head_hash = %s, head_time = %s, peaks = %s WHERE id = %s"
 )
-_UNNEST_NODES = "INSERT INTO nodes (log_id, idx, hash) SELECT %s, * FROM unnest(%b::bigint[], %b::bytea[])"
-_UNNEST_CASE_HEADS = ("INSERT INTO case_heads (log_id, case_id, head_hash) SELECT %s, * FROM unnest(%b::text[], "
-                      "%b::text[]) ON CONFLICT (log_id, case_id) DO UPDATE SET head_hash = excluded.head_hash")
 _SET_LOG_HEAD = "UPDATE logs SET size = {m}, head_hash = {m}, head_time = {m}, peaks = {m} WHERE id = {m}"
 
 
 def _psycopg(conn: Connection) -> Any:
-    """The psycopg connection under `conn`, for pipelined statements."""
+    """The psycopg connection under `conn`, for statements SQLAlchemy has no form for."""
     return conn.connection.driver_connection
 
 
@@ -162,27 +164,29 @@ def lock_log(conn: Connection, log_id: int, cases: Collection[str]) -> tuple[Log
 
     On SQLite the write transaction began with BEGIN IMMEDIATE, which already holds the database
     write lock. PostgreSQL takes a row lock; the case heads are read after it is granted, in the
-    same round trip (psycopg pipeline), so they are the heads the lock protects.
+    same round trip, so they are the heads the lock protects.
     """
     wanted = list(cases)
     if is_sqlite(conn):
         head = conn.exec_driver_sql(_LOCK_LOG.format(m="?"), (log_id,)).one()
         rows = conn.exec_driver_sql(_CASE_HEADS_SQLITE, (log_id, json.dumps(wanted))).all() if wanted else []
         return LogHead(*head), {str(case): str(digest) for case, digest in rows}
+    # Two statements in one simple-protocol query: one round trip, and the second statement takes
+    # its snapshot after the first was granted the lock. (psycopg's pipeline mode also gives one
+    # round trip, but it polls while it waits, holding the GIL the server's event loop needs.)
+    # Values are quoted by psycopg; the array of cases is planned for its actual length.
+    query = sql.SQL(_LOCK_LOG.format(m="{}") + " FOR UPDATE").format(sql.Literal(log_id))
+    if wanted:
+        query = sql.SQL("; ").join([query, sql.SQL(_CASE_HEADS_PG.replace("%s", "{}")).format(
+            sql.Literal(log_id), sql.Literal(wanted))])
     raw = _psycopg(conn)
-    statement = _LOCK_LOG.format(m="%s") + " FOR UPDATE"
     try:
-        with raw.cursor() as lock_cursor, raw.cursor() as heads_cursor:
-            with raw.pipeline():
-                lock_cursor.execute(statement, (log_id,))
-                if wanted:
-                    # never prepared: a generic plan for `= ANY` of an array of unknown length took
-                    # 140 ms for 1,000 cases where the planned-each-time one takes 3 ms
-                    heads_cursor.execute(_CASE_HEADS_PG, (log_id, wanted), prepare=False)
-            head = lock_cursor.fetchone()
-            rows = heads_cursor.fetchall() if wanted else []
+        with raw.cursor() as cursor:
+            cursor.execute(query)
+            head = cursor.fetchone()
+            rows = cursor.fetchall() if wanted and cursor.nextset() else []
     except psycopg.Error as exc:
-        raise _database_error(statement, exc) from exc
+        raise _database_error(_LOCK_LOG, exc) from exc
     if head is None:
         raise NoResultFound(f"no log {log_id}")
     return LogHead(*head), {str(case): str(digest) for case, digest in rows}
@@ -194,7 +198,7 @@ def write_appended(conn: Connection, log_id: int, head: LogHead, entries: Sequen
     hash), the new heads of their cases and the new log head, inside the caller's transaction.
 
     executemany goes straight to the driver: the hot path skips per-row statement processing. On
-    PostgreSQL the statements travel in one pipeline: one round trip instead of one each.
+    PostgreSQL it is one statement: one round trip.
     """
     heads = [(log_id, case, digest) for case, digest in case_heads.items()]
     log_head = (head.size, head.head_hash, head.head_time, head.peaks, log_id)
@@ -207,25 +211,15 @@ def write_appended(conn: Connection, log_id: int, head: LogHead, entries: Sequen
             conn.exec_driver_sql(_UPSERT_CASE_HEAD.format(m="?"), heads)
         conn.exec_driver_sql(_SET_LOG_HEAD.format(m="?"), log_head)
         return
-    raw = _psycopg(conn)
-    statement = ""
+    # one statement (data-modifying CTEs), the rows as arrays: one round trip, one message per table
+    columns = [list(column) for column in zip(*entries, strict=True)] if entries else [[] for _ in _ENTRY_COLUMNS]
+    params = (log_id, *columns[1:], log_id, [node[1] for node in nodes], [node[2] for node in nodes],
+              log_id, [head[1] for head in heads], [head[2] for head in heads], *log_head)
     try:
-        with raw.pipeline(), raw.cursor() as cursor:
-            # one statement per table, the rows as arrays: one message each instead of one per row
-            if entries:
-                statement = _UNNEST_ENTRIES
-                columns = [list(column) for column in zip(*entries, strict=True)]
-                cursor.execute(statement, (log_id, *columns[1:]))
-            if nodes:
-                statement = _UNNEST_NODES
-                cursor.execute(statement, (log_id, [node[1] for node in nodes], [node[2] for node in nodes]))
-            if heads:
-                statement = _UNNEST_CASE_HEADS
-                cursor.execute(statement, (log_id, [head[1] for head in heads], [head[2] for head in heads]))
-            statement = _SET_LOG_HEAD.format(m="%s")
-            cursor.execute(statement, log_head)
+        with _psycopg(conn).cursor() as cursor:
+            cursor.execute(_APPEND_PG, params)
     except psycopg.Error as exc:
-        raise _database_error(statement, exc) from exc
+        raise _database_error(_APPEND_PG, exc) from exc
 
 
 def read_entry(conn: Connection, log_id: int, seq: int) -> Record | None:

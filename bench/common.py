@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -107,16 +108,17 @@ def rss_mb(process: psutil.Process | None = None) -> float:
 
 
 class RssSampler:
-    """Samples RSS on a thread while running: this process, and its child processes (workers).
+    """Samples RSS on a thread while running: a process (default: this one) and its children (workers).
 
-    `peak` is this process's largest RSS, `growth` that minus the RSS at start; `tree_peak` is the
-    largest sum over this process and its descendants, `child_peak` the largest single descendant.
+    `peak` is the process's largest RSS, `growth` that minus the RSS at start; `tree_peak` is the
+    largest sum over the process and its descendants, `child_peak` the largest single descendant.
+    Watching another process keeps the watched one free of the sampling thread.
     """
 
-    def __init__(self, interval: float = 0.005, rescan: float = 0.1) -> None:
+    def __init__(self, interval: float = 0.005, rescan: float = 0.1, pid: int | None = None) -> None:
         self.interval = interval
         self.rescan = rescan
-        self._process = psutil.Process()
+        self._process = psutil.Process(pid)
         self.start_rss = rss_mb(self._process)
         self.peak = self.tree_peak = self.start_rss
         self.child_peak = 0.0
@@ -136,7 +138,10 @@ class RssSampler:
                 except psutil.Error:
                     children = []
                 scanned = now
-            own = rss_mb(self._process)
+            try:
+                own = rss_mb(self._process)
+            except psutil.Error:  # the watched process has ended
+                break
             total = own
             for child in children:
                 try:
@@ -160,7 +165,8 @@ class RssSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, rss_mb(self._process))
+        with contextlib.suppress(psutil.Error):
+            self.peak = max(self.peak, rss_mb(self._process))
 
     @property
     def growth(self) -> float:

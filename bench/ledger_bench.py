@@ -20,6 +20,7 @@ from bench.common import (
     TENANT,
     Context,
     Result,
+    RssSampler,
     Store,
     Workload,
     batches,
@@ -215,16 +216,32 @@ def _proofs(ctx: Context, store: Store, backend: str, size: int, samples: int) -
 
 
 def _verify_in_child(store: Store, traced: bool, timeout: float) -> dict[str, Any]:
-    """Run verify_log in a fresh process, so its RSS growth is not hidden by memory freed earlier."""
+    """Run verify_log in a fresh process, so its RSS growth is not hidden by memory freed earlier.
+
+    Its RSS (and its workers') is sampled from here, so the child runs no thread of its own.
+    """
     env = dict(os.environ)
     env["CASELEDGER_BENCH_MASTER_KEY"] = MASTER_KEY
     command = [sys.executable, str(_BENCH_DIR / "verify_child.py"), store.url, str(store.settings.data_dir), TENANT]
     if traced:
         command.append("--tracemalloc")
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"verify child failed: {done.stderr.strip()[-2000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    deadline = time.monotonic() + timeout
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
+        assert child.stdout is not None and child.stderr is not None
+        with RssSampler(interval=0.005, pid=child.pid) as sampler:
+            first = child.stdout.readline()  # the timed pass is over when its line arrives
+        rest = child.stdout.read()
+        errors = child.stderr.read()
+        if child.wait(timeout=max(1.0, deadline - time.monotonic())) != 0 or not first:
+            raise RuntimeError(f"verify child failed: {errors.strip()[-2000:]}")
+    result: dict[str, Any] = json.loads(first)
+    result |= {"rss_peak_mb": sampler.peak, "rss_growth_mb": sampler.peak - result["rss_start_mb"],
+               "rss_samples": sampler.samples, "workers": len(sampler.children_seen),
+               "worker_rss_peak_mb": sampler.child_peak, "tree_rss_peak_mb": sampler.tree_peak,
+               "tracemalloc_peak_mb": None}
+    for line in rest.splitlines():
+        if line.strip():
+            result |= json.loads(line)
     return result
 
 
@@ -273,13 +290,14 @@ def bench_scale(ctx: Context, backend: str) -> None:
             ctx.add(Result(
                 "verify_log", backend, "verify_log throughput", rate, "entries/s", size=verified["size"],
                 target=">= 100000", notes=f"{verified['seconds']:.2f} s for {verified['size']:,} entries"
-                                         + (f" with {verified['workers']} worker processes" if verified.get("workers")
+                                         + (f" in {verified['workers'] + 1} processes (this one and "
+                                            f"{verified['workers']} worker)" if verified.get("workers")
                                             else ", one process"),
                 extra=verified,
             ))
             notes = f"RSS {verified['rss_start_mb']:.0f} -> peak {verified['rss_peak_mb']:.0f} MB"
             if verified.get("workers"):
-                notes += (f"; {verified['workers']} worker processes, each peak <= "
+                notes += (f"; {verified['workers']} worker process(es), each peak <= "
                           f"{verified['worker_rss_peak_mb']:.0f} MB, all together "
                           f"{verified['tree_rss_peak_mb']:.0f} MB")
             if verified.get("tracemalloc_peak_mb") is not None:

@@ -1,9 +1,12 @@
-"""Run `Ledger.verify_log` once in a fresh process and print timing and memory as one JSON line.
+"""Run `Ledger.verify_log` once in a fresh process and print timing as JSON lines.
 
 Usage: verify_child.py DB_URL DATA_DIR TENANT [--tracemalloc]
 (master key in CASELEDGER_BENCH_MASTER_KEY). A fresh process gives an honest RSS baseline: memory
 the parent freed while building the log would otherwise absorb verify_log's allocations unseen.
-With --tracemalloc, a second, untimed pass reports the peak of Python allocations as well.
+The parent samples this process's RSS from outside (`bench.common.RssSampler(pid=…)`), so that it
+runs no thread of its own and verify_log may fork its workers, as `caseledger verify-log` does.
+The first line is the timed pass; with --tracemalloc a second, untimed pass reports the peak of
+Python allocations as well, on a second line.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import psutil
 from pydantic import SecretStr
 
-from bench.common import RssSampler
+from bench.common import rss_mb
 from ledger.service import Ledger
 from ledger.settings import Settings
 
@@ -32,25 +36,19 @@ def main() -> None:
     ledger = Ledger.open(settings)
     try:
         ledger.tenant_info(tenant)  # load the tenant and open a connection: not part of the pass
-        with RssSampler(interval=0.005) as sampler:
-            start = time.perf_counter()
-            report = ledger.verify_log(tenant)
-            seconds = time.perf_counter() - start
-        out = {
-            "size": report["size"], "seconds": seconds, "ok": report["ok"],
-            "rss_start_mb": sampler.start_rss, "rss_peak_mb": sampler.peak, "rss_growth_mb": sampler.growth,
-            "rss_samples": sampler.samples, "tracemalloc_peak_mb": None,
-            "workers": len(sampler.children_seen), "worker_rss_peak_mb": sampler.child_peak,
-            "tree_rss_peak_mb": sampler.tree_peak,
-        }
+        start_rss = rss_mb(psutil.Process())
+        start = time.perf_counter()
+        report = ledger.verify_log(tenant)
+        seconds = time.perf_counter() - start
+        print(json.dumps({"size": report["size"], "seconds": seconds, "ok": report["ok"], "rss_start_mb": start_rss}),
+              flush=True)
         if traced:
             tracemalloc.start()
             ledger.verify_log(tenant)
-            out["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+            print(json.dumps({"tracemalloc_peak_mb": tracemalloc.get_traced_memory()[1] / 2**20}), flush=True)
             tracemalloc.stop()
     finally:
         ledger.close()
-    print(json.dumps(out))
 
 
 if __name__ == "__main__":

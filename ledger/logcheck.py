@@ -18,6 +18,7 @@ import hashlib
 import itertools
 import multiprocessing
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,12 +34,22 @@ from verification.entry import ZERO_HASH, LogVerifier
 from verification.errors import ChainError, VerificationError
 from verification.merkle import EMPTY_ROOT, root_from_peaks
 
-__all__ = ["PARALLEL_MIN_ENTRIES", "verify_stored_log"]
+__all__ = ["PARALLEL_MIN_ENTRIES", "PARALLEL_MIN_ENTRIES_FORK", "verify_stored_log"]
 
-#: below this many entries one process verifies the log (starting workers costs about a second)
+#: below this many entries one process verifies the log: a spawned worker takes some 0.6 s to start
 PARALLEL_MIN_ENTRIES = 200_000
-#: about how many entries one process verifies while a worker process starts (some 0.6 s)
-_WORKER_START_ENTRIES = 40_000
+#: the same when workers can be forked (a few milliseconds each)
+PARALLEL_MIN_ENTRIES_FORK = 20_000
+#: about how many entries one process verifies while a spawned / forked worker starts
+_WORKER_START_ENTRIES = {"spawn": 40_000, "fork": 1_000}
+
+
+def _start_method() -> str:
+    """fork where it is safe — this process runs no other thread that a fork could freeze mid-lock
+    (the child never touches the parent's connections: it opens its own) — else spawn."""
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return "fork"
+    return "spawn"
 _COLUMNS = (("entry_id", "id"), ("kind", "kind"), ("case_id", "case"), ("subject", "subject"), ("key_id", "key"))
 
 
@@ -187,15 +198,17 @@ def verify_stored_log(conn: Connection, log_id: int, origin: str, public_key: Ed
                          f"but only {size} entries remain", seq=size)
     if roots.get(0, EMPTY_ROOT) != EMPTY_ROOT:
         raise ChainError("checkpoint at size 0 is not the empty root", seq=0)
+    method = _start_method()
     if workers is None:
-        workers = min(os.cpu_count() or 1, 4) if size >= PARALLEL_MIN_ENTRIES else 1
+        threshold = PARALLEL_MIN_ENTRIES_FORK if method == "fork" else PARALLEL_MIN_ENTRIES
+        workers = min(os.cpu_count() or 1, 4) if size >= threshold else 1
     if workers > 1 and url is not None:
         # this process verifies the first segment while the others start, so it takes a larger one
         # (by less on a small log, so that a few workers forced on one still have work to do)
-        head_start = min(_WORKER_START_ENTRIES, size // (4 * workers))
+        head_start = min(_WORKER_START_ENTRIES[method], size // (4 * workers))
         first = (size + (workers - 1) * head_start) // workers
         bounds = [0, *(first + (size - first) * i // (workers - 1) for i in range(workers))]
-        context = multiprocessing.get_context("spawn")
+        context = multiprocessing.get_context(method)
         with ProcessPoolExecutor(workers - 1, mp_context=context) as pool:
             futures = [pool.submit(_segment_worker, url, log_id, origin, a, b, roots)
                        for a, b in itertools.pairwise(bounds[1:])]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,11 +14,11 @@ from sqlalchemy.exc import DBAPIError
 
 from ledger.db import WRITE
 from ledger.errors import ChainError
-from ledger.logcheck import verify_stored_log
+from ledger.logcheck import PARALLEL_MIN_ENTRIES_FORK, verify_stored_log
 from ledger.service import Ledger, NewEntry
 from ledger.settings import Settings
 from ledger.tree import stored_hash_count
-from tests.conftest import TEST_MASTER_KEY
+from tests.conftest import TEST_MASTER_KEY, env_for
 from verification.entry import LogVerifier
 
 SIZE = 12
@@ -195,3 +197,24 @@ def test_a_consistent_rollback_is_detected_against_a_saved_checkpoint(filled: Le
     # and without the saved checkpoint the shortened log would look fine: the checkpoint is what catches it
     _run(filled, "DELETE FROM checkpoints")
     assert _verify(filled)["size"] == 8
+
+
+def test_cli_verify_log_forks_workers_and_still_finds_the_first_bad_seq(ledger: Ledger) -> None:
+    """`caseledger verify-log` runs no other thread, so a log past PARALLEL_MIN_ENTRIES_FORK is
+    verified by this process and forked workers; a tamper in a worker's segment is still named."""
+    size = PARALLEL_MIN_ENTRIES_FORK + 5_000
+    ledger.create_tenant("t")
+    for start in range(0, size, 5_000):
+        ledger.append_batch("t", [NewEntry(kind="interaction", case=f"k{i % 50}", content=b"x")
+                                  for i in range(start, start + 5_000)])
+    ledger.checkpoint("t")
+    command = [sys.executable, "-m", "api.cli", "verify-log", "--tenant", "t"]
+    done = subprocess.run(command, env=env_for(ledger.settings), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["size"] == size
+    bad = size - 7  # in the last segment, which a forked worker verifies
+    _drop_triggers(ledger)
+    _run(ledger, "UPDATE entries SET kind = 'document' WHERE seq = :s", s=bad)
+    done = subprocess.run(command, env=env_for(ledger.settings), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert f"entry {bad}" in done.stderr and "Traceback" not in done.stderr

@@ -29,6 +29,7 @@ from verification.entry import (
     canonical_json,
     entry_hash,
     parse_header,
+    plain_json,
 )
 from verification.errors import ChainError, FormatError
 
@@ -123,6 +124,13 @@ def test_fast_path_is_rfc8785(value: Any) -> None:
     expected = jcs(value)
     with mock.patch.object(rfc8785, "dumps", side_effect=AssertionError("slow path taken")):
         assert canonical_json(value) == expected
+
+
+@given(plain_values)
+def test_plain_json_is_rfc8785_for_plain_values(value: Any) -> None:
+    assert plain_json(value) == jcs(value)
+    assert plain_json({"outer": [value, 1.5]}) is None  # a float anywhere: not plain
+    assert plain_json({"n": 2**53}) is None  # beyond the safe integers: not plain
 
 
 @settings(max_examples=300, deadline=None)

@@ -8,8 +8,11 @@ per-log sequencing lock. PostgreSQL locks the log row with ``SELECT … FOR UPDA
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import sqlite3
 import threading
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -23,7 +26,8 @@ from sqlalchemy.engine import Connection
 
 from ledger.errors import ConfigurationError
 
-__all__ = ["SNAPSHOT", "WRITE", "WriterLock", "is_sqlite", "make_engine", "migrate", "schema_is_current"]
+__all__ = ["SNAPSHOT", "WRITE", "WalCheckpointer", "WriterLock", "is_sqlite", "make_engine", "migrate",
+           "schema_is_current"]
 
 #: execution option marking a connection whose transaction will write (SQLite: BEGIN IMMEDIATE)
 WRITE = {"caseledger_write": True}
@@ -36,7 +40,9 @@ def is_sqlite(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, background_checkpoints: bool = False, **kwargs: Any) -> Engine:
+    """An engine for `url`. With `background_checkpoints`, SQLite connections leave WAL checkpoints
+    to a `WalCheckpointer` instead of running them inside whichever commit fills the WAL."""
     # as many pooled connections as the HTTP server has request threads, so none waits for one
     kwargs = {"pool_size": 40, "max_overflow": 10} | kwargs
     if url.startswith("sqlite"):
@@ -51,6 +57,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA busy_timeout=60000")
             cursor.execute("PRAGMA foreign_keys=ON")
+            if background_checkpoints:
+                cursor.execute("PRAGMA wal_autocheckpoint=0")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -113,6 +121,64 @@ class WriterLock:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+class WalCheckpointer:
+    """Checkpoints an SQLite WAL on a thread of its own, so that no append commit pays for one.
+
+    By default SQLite checkpoints inside the commit that takes the WAL past 1000 pages: that commit,
+    and every append queued behind it, waits for the database file to be written and synced. Here
+    commits `nudge` a thread that runs PASSIVE checkpoints (they never block writers or readers), at
+    most every `pause` seconds, with its own connection. A no-op for other databases.
+    """
+
+    def __init__(self, engine: Engine, pause: float = 0.05) -> None:
+        database = engine.url.database if is_sqlite(engine) else None
+        self._path = database if database and database != ":memory:" else None
+        self._pause = pause
+        self._wake = threading.Event()
+        self._closed = False
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def nudge(self) -> None:
+        if self._path is None:
+            return
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None and not self._closed:
+                    self._thread = threading.Thread(target=self._run, name="caseledger-checkpointer", daemon=True)
+                    self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        assert self._path is not None
+        conn = sqlite3.connect(self._path, timeout=60, isolation_level=None, check_same_thread=False)
+        try:
+            while not self._closed:
+                self._wake.wait()
+                self._wake.clear()
+                self._checkpoint(conn)
+                time.sleep(self._pause)
+            self._checkpoint(conn)
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _checkpoint(conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:  # a busy or failing checkpoint is retried on the next nudge
+            logging.getLogger("caseledger.db").warning("WAL checkpoint failed", exc_info=True)
+
+    def close(self) -> None:
+        """Run a last checkpoint and stop the thread."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        self._wake.set()
+        if thread is not None:
+            thread.join()
 
 
 def _alembic_config(connection: Connection) -> Config:

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ledger import repository as repo
-from ledger.db import SNAPSHOT, WRITE, WriterLock, is_sqlite, make_engine, migrate, schema_is_current
+from ledger.db import SNAPSHOT, WRITE, WalCheckpointer, WriterLock, is_sqlite, make_engine, migrate, schema_is_current
 from ledger.envelope import content_aad, open_envelope, seal, wrap_aad
 from ledger.errors import ConfigurationError, Conflict, DecryptionError, InvalidInput, NotFound, TooLarge
 from ledger.groupcommit import BackgroundBatcher, GroupCommitter
@@ -197,6 +197,7 @@ class Ledger:
         self._tenants: dict[str, _TenantContext] = {}
         self._committer: GroupCommitter[_Prepared, Receipt] = GroupCommitter(self._write)
         self._writers = WriterLock(engine)
+        self._checkpointer = WalCheckpointer(engine)
         self._background: BackgroundBatcher[str, NewEntry, Receipt] = BackgroundBatcher(self._append_checked)
         #: called after each append transaction commits, with its number of entries (metrics hook)
         self.on_commit: Callable[[int], None] | None = None
@@ -231,7 +232,7 @@ class Ledger:
     def open(cls, settings: Settings, *, clock: Callable[[], str] = utc_now) -> Ledger:
         settings.check_production()
         master = load_master_key(settings)
-        engine = make_engine(settings.db_url)
+        engine = make_engine(settings.db_url, background_checkpoints=True)
         database = engine.url.database
         if engine.dialect.name == "sqlite" and database and not Path(database).exists():
             raise ConfigurationError(f"no database at {database}: run `caseledger init`")
@@ -242,6 +243,7 @@ class Ledger:
 
     def close(self) -> None:
         self._background.close()
+        self._checkpointer.close()
         self.engine.dispose()
         self._writers.close()
 
@@ -526,6 +528,7 @@ class Ledger:
             repo.write_appended(conn, log_id, repo.LogHead(size, prev, now, b"".join(peaks), head.origin,
                                                            head.key_epoch),
                                 entry_rows, node_rows, {case: heads[case] for case in cases})
+        self._checkpointer.nudge()
         if self.on_commit is not None:
             try:
                 self.on_commit(len(receipts))

@@ -340,6 +340,27 @@ def test_a_failed_append_transaction_writes_nothing_and_says_why(ledger: Ledger)
     assert ledger.verify_log("t")["size"] == 3
 
 
+def test_sqlite_wal_is_checkpointed_in_the_background(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Commits never run a checkpoint themselves (wal_autocheckpoint=0); a thread moves the WAL into
+    the database file after them."""
+    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'c.db'}",
+                        master_key=TEST_MASTER_KEY)
+    Ledger.initialise(settings)
+    ledger = Ledger.open(settings)
+    request.addfinalizer(ledger.close)
+    with ledger.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    ledger.create_tenant("t")
+    database = tmp_path / "c.db"
+    before = database.stat().st_size
+    ledger.append_batch("t", [_interaction(case=f"K{i}", body="x" * 500) for i in range(3000)])
+    deadline = time.monotonic() + 30
+    while database.stat().st_size < before + 1_000_000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert database.stat().st_size >= before + 1_000_000, "the WAL was not checkpointed into the database"
+    assert ledger.verify_log("t")["size"] == 3000
+
+
 def test_parallel_verify_log_agrees_with_one_pass(ledger: Ledger) -> None:
     ledger.create_tenant("t")
     ledger.append_batch("t", [_interaction(case=f"K{i % 7}", body=str(i)) for i in range(150)])

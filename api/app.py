@@ -113,7 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def create_app_from_env() -> FastAPI:
     """Factory for uvicorn workers: settings come from CASELEDGER_* in the environment."""
-    # The group-commit leader thread blocks on the database and then needs the GIL back among
-    # dozens of request threads; a shorter switch interval gets it back sooner (+20-45 % appends/s).
+    # The background appender thread blocks on the database and then needs the GIL back from the
+    # event loop (and the threadpool's request threads); a shorter switch interval gets it sooner.
     sys.setswitchinterval(0.0005)
     return create_app(Settings())

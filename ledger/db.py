@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 from ledger.errors import ConfigurationError
 
 __all__ = ["SNAPSHOT", "WRITE", "WalCheckpointer", "WriterLock", "is_sqlite", "make_engine", "migrate",
-           "schema_is_current"]
+           "schema_is_current", "sqlite_file"]
 
 #: execution option marking a connection whose transaction will write (SQLite: BEGIN IMMEDIATE)
 WRITE = {"caseledger_write": True}
@@ -38,6 +38,12 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 
 def is_sqlite(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def sqlite_file(engine: Engine) -> str | None:
+    """The database file of an SQLite engine; None for an in-memory database or another engine."""
+    database = engine.url.database if is_sqlite(engine) else None
+    return database if database and database != ":memory:" else None
 
 
 def make_engine(url: str, *, background_checkpoints: bool = False, **kwargs: Any) -> Engine:
@@ -89,8 +95,8 @@ class WriterLock:
     """
 
     def __init__(self, engine: Engine) -> None:
-        database = engine.url.database if is_sqlite(engine) else None
-        self._path = Path(f"{database}-writers") if database and database != ":memory:" else None
+        database = sqlite_file(engine)
+        self._path = Path(f"{database}-writers") if database else None
         self._threads = threading.Lock()
         self._fd: int | None = None
 
@@ -133,8 +139,7 @@ class WalCheckpointer:
     """
 
     def __init__(self, engine: Engine, pause: float = 0.05) -> None:
-        database = engine.url.database if is_sqlite(engine) else None
-        self._path = database if database and database != ":memory:" else None
+        self._path = sqlite_file(engine)
         self._pause = pause
         self._wake = threading.Event()
         self._closed = False

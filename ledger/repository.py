@@ -133,7 +133,7 @@ class LogHead(NamedTuple):
 _LOCK_LOG = "SELECT size, head_hash, head_time, peaks, origin, key_epoch FROM logs WHERE id = {m}"
 _CASE_HEADS_SQLITE = ("SELECT case_id, head_hash FROM case_heads WHERE log_id = ? "
                       "AND case_id IN (SELECT value FROM json_each(?))")
-_CASE_HEADS_PG = "SELECT case_id, head_hash FROM case_heads WHERE log_id = %s AND case_id = ANY(%s)"
+_CASE_HEADS_PG = "SELECT case_id, head_hash FROM case_heads WHERE log_id = {} AND case_id = ANY({})"
 _UPSERT_CASE_HEAD = ("INSERT INTO case_heads (log_id, case_id, head_hash) VALUES ({m}, {m}, {m}) "
                      "ON CONFLICT (log_id, case_id) DO UPDATE SET head_hash = excluded.head_hash")
 # arrays travel in binary (%b): text arrays in text form would be escaped element by element
@@ -177,7 +177,7 @@ def lock_log(conn: Connection, log_id: int, cases: Collection[str]) -> tuple[Log
     # Values are quoted by psycopg; the array of cases is planned for its actual length.
     query = sql.SQL(_LOCK_LOG.format(m="{}") + " FOR UPDATE").format(sql.Literal(log_id))
     if wanted:
-        query = sql.SQL("; ").join([query, sql.SQL(_CASE_HEADS_PG.replace("%s", "{}")).format(
+        query = sql.SQL("; ").join([query, sql.SQL(_CASE_HEADS_PG).format(
             sql.Literal(log_id), sql.Literal(wanted))])
     raw = _psycopg(conn)
     try:

@@ -11,26 +11,35 @@ import json
 import json.encoder
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import rfc8785
 
 from verification.errors import ChainError, FormatError
-from verification.merkle import EMPTY_ROOT, append_leaf, leaf_hash, root_from_peaks
+from verification.merkle import CompactRange, leaf_hash
 
 __all__ = [
+    "ACTOR_RE",
+    "CASE_PATTERN",
+    "CASE_RE",
     "CHANNELS",
     "HEADER_FIELDS",
     "HEADER_VERSION",
+    "KINDS",
+    "MAX_JSON_DEPTH",
+    "TIME_FORMAT",
     "ZERO_HASH",
     "LogVerifier",
     "canonical_json",
     "encode_header",
     "entry_hash",
+    "format_time",
     "is_plain_json",
+    "json_depth",
     "parse_header",
     "plain_json",
+    "utc_now",
 ]
 
 HEADER_VERSION = 1
@@ -40,6 +49,21 @@ HEADER_FIELDS = frozenset(
      "ct", "commit", "meta", "prev"}
 )
 CHANNELS = frozenset({"phone", "email", "chat", "sms", "social", "video", "in_person", "api"})
+#: what an entry records (DESIGN §2 `kind`)
+KINDS = frozenset({"interaction", "document", "share", "access", "policy", "erasure", "key", "anchor",
+                   "assignment", "hold", "export"})
+#: an opaque case id: 1-128 of letters, digits and . _ : -
+CASE_PATTERN = r"[A-Za-z0-9._:-]{1,128}"
+CASE_RE = re.compile(CASE_PATTERN + r"\Z")
+#: a pseudonymous actor: ``user:…`` or ``service:…``
+ACTOR_RE = re.compile(r"(user|service):[A-Za-z0-9._@:-]{1,120}\Z")
+#: RFC 3339 UTC with microseconds: fixed width, so string order is time order
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+#: how deeply a JSON value we hash or parse may nest (a flat object is depth 1); deeper input is
+#: refused as malformed, so no parser or encoder here ever recurses without bound
+MAX_JSON_DEPTH = 64
+#: a header is one object around `meta`
+_MAX_META_DEPTH = MAX_JSON_DEPTH - 1
 
 _MAX_SAFE_INT = 2**53 - 1
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
@@ -49,20 +73,65 @@ _OPTIONAL_STR = ("case", "channel", "subject", "key")
 _OPTIONAL_HEX = ("case_prev", "ct", "commit")
 
 
+def format_time(moment: datetime) -> str:
+    """`moment` (timezone-aware) as a header `time`: RFC 3339 UTC with microseconds."""
+    if moment.tzinfo is None:
+        raise ValueError("a header time needs a timezone-aware datetime")
+    return moment.astimezone(UTC).strftime(TIME_FORMAT)
+
+
+def utc_now() -> str:
+    """The current time as a header `time` (the sequencer's clock; tests inject `format_time`)."""
+    return format_time(datetime.now(UTC))
+
+
+def json_depth(value: Any, *, limit: int | None = None) -> int:
+    """How many containers (dicts, lists, tuples) nest in `value`: 0 for a scalar, 1 for a flat one.
+
+    Iterative, one level at a time, so it measures 100000-deep values without recursion. With
+    `limit` it stops once the depth exceeds it and returns ``limit + 1``, which also bounds the work
+    on a value that contains itself.
+    """
+    depth = 0
+    level = [value]
+    while True:
+        children: list[Any] = []
+        nested = False
+        for item in level:
+            if isinstance(item, dict):
+                nested = True
+                children.extend(item.values())
+            elif isinstance(item, list | tuple):
+                nested = True
+                children.extend(item)
+        if not nested:
+            return depth
+        depth += 1
+        if limit is not None and depth > limit:
+            return depth
+        level = children
+
+
 def is_plain_json(value: Any) -> bool:
     """True when `json.dumps` (sorted, compact, raw UTF-8) is byte-identical to RFC 8785.
 
-    That holds for strings, safe integers, booleans, null and containers of them with ASCII keys:
-    JCS differs from it only for floats (ECMAScript number form) and for key order beyond the BMP.
+    That holds for strings, safe integers, booleans, null and containers of them with ASCII keys,
+    nested at most `MAX_JSON_DEPTH` deep: JCS differs from it only for floats (ECMAScript number
+    form) and for key order beyond the BMP. Deeper values are not plain (the recursion is bounded).
     """
+    return _is_plain(value, MAX_JSON_DEPTH)
+
+
+def _is_plain(value: Any, depth_left: int) -> bool:
     if value is None or isinstance(value, str):
         return True
     if isinstance(value, int):
         return -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT
     if isinstance(value, dict):
-        return all(isinstance(k, str) and k.isascii() and is_plain_json(v) for k, v in value.items())
+        return depth_left > 0 and all(
+            isinstance(k, str) and k.isascii() and _is_plain(v, depth_left - 1) for k, v in value.items())
     if isinstance(value, list):
-        return all(is_plain_json(v) for v in value)
+        return depth_left > 0 and all(_is_plain(v, depth_left - 1) for v in value)
     return False
 
 
@@ -112,18 +181,24 @@ def plain_json(value: Any) -> bytes | None:
 
 
 def canonical_json(value: Any) -> bytes:
-    """RFC 8785 (JCS) bytes of `value`; a fast path for the plain values headers hold."""
+    """RFC 8785 (JCS) bytes of `value`; a fast path for the plain values headers hold.
+
+    Raises `FormatError` for anything without a canonical form, including values nested deeper
+    than `MAX_JSON_DEPTH`.
+    """
     if is_plain_json(value):
         return _encode_plain(value)
+    if json_depth(value, limit=MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise FormatError(f"value nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         return rfc8785.dumps(value)
-    except (rfc8785.CanonicalizationError, ValueError, TypeError) as exc:
+    except (rfc8785.CanonicalizationError, ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise FormatError(f"value has no RFC 8785 canonical form: {exc}") from exc
 
 
 def encode_header(header: Mapping[str, Any]) -> bytes:
     """JCS bytes of a header built by the sequencer: only `meta` can hold values off the fast path."""
-    if header["seq"] <= _MAX_SAFE_INT and is_plain_json(header["meta"]):
+    if header["seq"] <= _MAX_SAFE_INT and _is_plain(header["meta"], _MAX_META_DEPTH):
         return _encode_plain(header)
     return canonical_json(dict(header))
 
@@ -194,7 +269,7 @@ def _canonical_meta(text: str) -> dict[str, Any] | None:
         return known.copy()
     try:
         meta = _DECODER.decode(text)
-        if type(meta) is not dict or not is_plain_json(meta) or _PLAIN_ENCODER.encode(meta) != text:
+        if type(meta) is not dict or not _is_plain(meta, _MAX_META_DEPTH) or _PLAIN_ENCODER.encode(meta) != text:
             return None
     except (ValueError, RecursionError):
         return None
@@ -253,6 +328,8 @@ def _parse_header_slowly(data: bytes, *, seq: int | None = None, checked_time: s
         # read as json.loads reads bytes (BOM, UTF-16/32); anything but bare UTF-8 then fails the
         # canonical check below, naming the entry
         header = _DECODER.decode(data.decode(json.detect_encoding(data), "surrogatepass"))
+    except RecursionError:
+        raise FormatError(f"entry {seq}: header nests deeper than {MAX_JSON_DEPTH} levels", seq=seq) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ChainError(f"entry {seq}: header is not valid JSON", seq=seq) from exc
     if not isinstance(header, dict):
@@ -286,6 +363,8 @@ def _parse_header_slowly(data: bytes, *, seq: int | None = None, checked_time: s
         raise ChainError(f"{where}: unknown channel {header['channel']!r}", seq=seq)
     if not isinstance(header["meta"], dict):
         raise ChainError(f"{where}: meta must be an object", seq=seq)
+    if json_depth(header, limit=MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise FormatError(f"{where}: header nests deeper than {MAX_JSON_DEPTH} levels", seq=seq)
     try:
         # every other field was type-checked above, so the meta object decides the encoder
         plain = header["seq"] <= _MAX_SAFE_INT and is_plain_json(header["meta"])
@@ -320,7 +399,7 @@ class LogVerifier:
         self.last_hash = last_hash
         self.last_time = last_time
         self.first_prev: str | None = None
-        self._peaks: list[bytes] = list(peaks)
+        self._tree = CompactRange(start, peaks)
         self._case_heads: dict[str, str] = {}
         self._open_cases = open_cases
         self.case_first: dict[str, tuple[int, str | None]] = {}
@@ -329,12 +408,12 @@ class LogVerifier:
 
     @property
     def root(self) -> bytes:
-        return root_from_peaks(self._peaks) if self._peaks else EMPTY_ROOT
+        return self._tree.root()
 
     @property
     def peaks(self) -> list[bytes]:
         """The Merkle peaks of what was seen: the compact form of the tree."""
-        return list(self._peaks)
+        return self._tree.peaks
 
     @property
     def case_heads(self) -> dict[str, str]:
@@ -373,7 +452,7 @@ class LogVerifier:
             heads[case] = hex_digest
         self.last_hash = hex_digest
         self.last_time = time
-        completed = append_leaf(self._peaks, seq, digest)
+        completed = self._tree.append(digest)
         self.size = seq + 1
         self.header = header
         return completed

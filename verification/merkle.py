@@ -26,6 +26,7 @@ __all__ = [
     "HASH_SIZE",
     "LEAF_PREFIX",
     "NODE_PREFIX",
+    "CompactRange",
     "append_leaf",
     "leaf_hash",
     "node_hash",
@@ -33,6 +34,7 @@ __all__ = [
     "root_from_inclusion_proof",
     "root_from_peaks",
     "root_from_range_proof",
+    "trailing_zeros",
     "verify_consistency",
     "verify_inclusion",
     "verify_range",
@@ -73,8 +75,8 @@ def _check_hashes(what: str, values: Sequence[bytes]) -> None:
         _check_hash(f"{what}[{i}]", value)
 
 
-def _trailing_zeros(n: int) -> int:
-    """Number of trailing zero bits of ``n > 0``."""
+def trailing_zeros(n: int) -> int:
+    """Number of trailing zero bits of ``n > 0`` (the level of the largest aligned subtree ending there)."""
     return (n & -n).bit_length() - 1
 
 
@@ -88,23 +90,6 @@ def _inclusion_proof_length(index: int, size: int) -> int:
     inner = (index ^ (size - 1)).bit_length()
     border = (index >> inner).bit_count()
     return inner + border
-
-
-def _merge(peaks: list[bytes], size: int, level: int, subtree: bytes) -> list[bytes]:
-    """Append a complete subtree of ``2**level`` leaves at position ``size`` to ``peaks``.
-
-    Precondition: ``size`` is a multiple of ``2**level`` and ``peaks`` are the peaks of ``size``.
-    Returns the hashes completed, the subtree itself first.
-    """
-    completed = [subtree]
-    h = subtree
-    n = size >> level
-    while n & 1:
-        h = node_hash(peaks.pop(), h)
-        completed.append(h)
-        n >>= 1
-    peaks.append(h)
-    return completed
 
 
 # --- inclusion ----------------------------------------------------------------------------------
@@ -175,7 +160,7 @@ def _consistency_proof_length(size1: int, size2: int) -> int:
     the tree of ``size2``, preceded by that subtree's hash unless ``size1`` is a power of two
     (then it is root1, which the verifier already has).
     """
-    level = _trailing_zeros(size1)
+    level = trailing_zeros(size1)
     index = (size1 - 1) >> level
     seed = 0 if index == 0 else 1
     return seed + _inclusion_proof_length(index, ((size2 - 1) >> level) + 1)
@@ -273,28 +258,112 @@ def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: by
 # --- compact ranges -----------------------------------------------------------------------------
 
 
-def append_leaf(peaks: list[bytes], size: int, leaf: bytes) -> list[bytes]:
-    """Turn ``peaks`` (of a tree of ``size`` leaves) into the peaks of ``size + 1``, in place.
+class CompactRange:
+    """The peaks of a tree of ``size`` leaves: all a log needs to append and to compute its root.
 
-    Returns the hashes of the complete subtrees this leaf completes, in completion order: the
-    leaf hash itself, then each parent formed. That is the order in which Go's
-    ``golang.org/x/mod/sumdb/tlog`` stores them, so they go to consecutive storage indexes
-    starting at ``stored_hash_index(0, size)``.
-
-    Preconditions: ``len(peaks) == size.bit_count()`` (raises ``ValueError`` otherwise) and every
-    hash is 32 bytes.
+    ``peaks`` are the hashes of the maximal complete subtrees, left to right, largest first, one per
+    set bit of ``size``. Construction checks that shape (``ValueError`` otherwise): a compact range
+    comes from our own storage or a proof already parsed, so a bad one is a programming error.
     """
-    if size < 0 or len(peaks) != size.bit_count():
-        raise ValueError(f"{len(peaks)} peaks cannot describe a tree of size {size}")
-    # `_merge` at level 0 with `node_hash` written out: verify-log runs this once per entry
+
+    __slots__ = ("_peaks", "size")
+
+    def __init__(self, size: int = 0, peaks: Sequence[bytes] | None = None) -> None:
+        peaks = [] if peaks is None else list(peaks)
+        if type(size) is not int or size < 0 or len(peaks) != size.bit_count():
+            raise ValueError(f"{len(peaks)} peaks cannot describe a tree of size {size!r}")
+        for peak in peaks:
+            if not isinstance(peak, bytes) or len(peak) != HASH_SIZE:
+                raise ValueError(f"a peak is a {HASH_SIZE}-byte hash")
+        self.size = size
+        self._peaks = peaks
+
+    @property
+    def peaks(self) -> list[bytes]:
+        """A copy of the peaks, largest subtree first."""
+        return list(self._peaks)
+
+    def append(self, leaf: bytes) -> list[bytes]:
+        """Add one leaf hash; return the subtree hashes it completes, in completion order.
+
+        That is the leaf hash itself, then each parent formed: the order in which Go's
+        ``golang.org/x/mod/sumdb/tlog`` stores them, so they go to consecutive storage indexes
+        starting at ``stored_hash_index(0, size)``. ``ValueError`` for a leaf that is not 32 bytes.
+        """
+        if len(leaf) != HASH_SIZE:
+            raise ValueError(f"a leaf hash is {HASH_SIZE} bytes")
+        completed = _append(self._peaks, self.size, leaf)
+        self.size += 1
+        return completed
+
+    def append_subtree(self, level: int, subtree: bytes) -> list[bytes]:
+        """Add the hash of a complete subtree of ``2**level`` leaves; return the hashes it completes.
+
+        Precondition (``ValueError``): ``size`` is a multiple of ``2**level``, so the subtree is
+        aligned where it lands, and ``subtree`` is 32 bytes.
+        """
+        if level < 0 or self.size & ((1 << level) - 1) or len(subtree) != HASH_SIZE:
+            raise ValueError(f"a subtree of level {level} cannot be appended at size {self.size}")
+        completed = [subtree]
+        h = subtree
+        n = self.size >> level
+        while n & 1:
+            h = node_hash(self._peaks.pop(), h)
+            completed.append(h)
+            n >>= 1
+        self._peaks.append(h)
+        self.size += 1 << level
+        return completed
+
+    def root(self) -> bytes:
+        """RFC 9162 §2.1.1 MTH of the tree: H(p0, H(p1, … H(p[-2], p[-1]))); EMPTY_ROOT when empty."""
+        return root_from_peaks(self._peaks)
+
+    def to_bytes(self) -> bytes:
+        """The peaks concatenated (the size is stored beside them)."""
+        return b"".join(self._peaks)
+
+    @classmethod
+    def from_bytes(cls, size: int, blob: bytes) -> CompactRange:
+        """The range `to_bytes` wrote for a tree of ``size``; ``ValueError`` if the length is wrong."""
+        if type(size) is not int or size < 0 or len(blob) != HASH_SIZE * size.bit_count():
+            raise ValueError(f"{len(blob)} bytes of peaks cannot describe a tree of size {size!r}")
+        return cls(size, [blob[i : i + HASH_SIZE] for i in range(0, len(blob), HASH_SIZE)])
+
+    def copy(self) -> CompactRange:
+        return CompactRange(self.size, self._peaks)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CompactRange):
+            return NotImplemented
+        return self.size == other.size and self._peaks == other._peaks
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"CompactRange(size={self.size}, peaks=[{', '.join(p.hex()[:8] for p in self._peaks)}])"
+
+
+def _append(peaks: list[bytes], size: int, leaf: bytes) -> list[bytes]:
+    """Append a leaf hash to the peaks of ``size`` in place; the hashes completed (see `CompactRange.append`)."""
     completed = [leaf]
     h = leaf
-    while size & 1:
+    while size & 1:  # node_hash written out: verify-log runs this once per entry
         h = hashlib.sha256(NODE_PREFIX + peaks.pop() + h).digest()
         completed.append(h)
         size >>= 1
     peaks.append(h)
     return completed
+
+
+def append_leaf(peaks: list[bytes], size: int, leaf: bytes) -> list[bytes]:
+    """`CompactRange.append` on a bare list of peaks, in place (kept until the ledger uses CompactRange).
+
+    ``ValueError`` unless ``len(peaks) == size.bit_count()``.
+    """
+    if size < 0 or len(peaks) != size.bit_count():
+        raise ValueError(f"{len(peaks)} peaks cannot describe a tree of size {size}")
+    return _append(peaks, size, leaf)
 
 
 def root_from_peaks(peaks: Sequence[bytes]) -> bytes:
@@ -339,7 +408,7 @@ def range_decomposition(
     while p < size:
         level = (size - p).bit_length() - 1
         if p:
-            level = min(level, _trailing_zeros(p))
+            level = min(level, trailing_zeros(p))
         right.append((level, p >> level))
         p += 1 << level
     return left, right
@@ -384,15 +453,12 @@ def root_from_range_proof(
     _check_hashes("left", left)
     _check_hashes("right", right)
 
-    peaks = list(left)
-    n = start
+    compact = CompactRange(start, left)
     for leaf in leaves:
-        _merge(peaks, n, 0, leaf)
-        n += 1
+        compact.append(leaf)
     for (level, _), subtree in zip(right_at, right, strict=True):
-        _merge(peaks, n, level, subtree)
-        n += 1 << level
-    return root_from_peaks(peaks)
+        compact.append_subtree(level, subtree)
+    return compact.root()
 
 
 def verify_range(

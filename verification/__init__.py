@@ -1,1 +1,95 @@
+"""Offline verification of everything caseledger hands out (DESIGN §7).
 
+Standard library, ``cryptography`` and ``rfc8785`` only, so a client can check receipts and proofs
+with this package alone::
+
+    from verification import Trust, verify_document
+    verify_document(json.load(f), Trust.of(log_vkey))
+"""
+
+from verification import errors
+from verification.checkpoint import (
+    Checkpoint,
+    NoteVerifier,
+    open_checkpoint,
+    parse_checkpoint,
+    parse_verifier_key,
+    verifier_key,
+    verify_note,
+)
+from verification.documents import verify_document
+from verification.entry import (
+    MAX_JSON_DEPTH,
+    LogVerifier,
+    canonical_json,
+    entry_hash,
+    json_depth,
+    parse_header,
+)
+from verification.errors import (
+    ChainError,
+    FormatError,
+    LedgerError,
+    ProofError,
+    SignatureError,
+    VerificationError,
+)
+from verification.merkle import (
+    EMPTY_ROOT,
+    CompactRange,
+    leaf_hash,
+    node_hash,
+    verify_consistency,
+    verify_inclusion,
+    verify_range,
+)
+from verification.proofs import (
+    ConsistencyProof,
+    InclusionProof,
+    RangeProof,
+    verify_consistency_proof,
+    verify_inclusion_proof,
+    verify_range_proof,
+)
+from verification.receipt import Receipt, verify_receipt
+from verification.trust import Trust
+
+__all__ = [
+    "EMPTY_ROOT",
+    "MAX_JSON_DEPTH",
+    "ChainError",
+    "Checkpoint",
+    "CompactRange",
+    "ConsistencyProof",
+    "FormatError",
+    "InclusionProof",
+    "LedgerError",
+    "LogVerifier",
+    "NoteVerifier",
+    "ProofError",
+    "RangeProof",
+    "Receipt",
+    "SignatureError",
+    "Trust",
+    "VerificationError",
+    "canonical_json",
+    "entry_hash",
+    "errors",
+    "json_depth",
+    "leaf_hash",
+    "node_hash",
+    "open_checkpoint",
+    "parse_checkpoint",
+    "parse_header",
+    "parse_verifier_key",
+    "verifier_key",
+    "verify_consistency",
+    "verify_consistency_proof",
+    "verify_document",
+    "verify_inclusion",
+    "verify_inclusion_proof",
+    "verify_note",
+    "verify_range",
+    "verify_range_proof",
+    "verify_receipt",
+]

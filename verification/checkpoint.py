@@ -182,10 +182,6 @@ class NoteVerifier:
     key_id: bytes
     public_key: Ed25519PublicKey
 
-    def vkey(self) -> str:
-        """The verifier key text ``<name>+<8 hex key id>+<base64(0x01 ‖ public key)>``."""
-        return verifier_key(self.name, self.public_key)
-
 
 def verifier_key(name: str, public_key: Ed25519PublicKey) -> str:
     """Verifier key text for ``public_key`` under key ``name`` (``ValueError`` for a bad name)."""

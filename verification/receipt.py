@@ -1,92 +1,102 @@
-"""Offline verification of what caseledger hands out: receipts and proof documents (DESIGN §7).
+"""Receipts (DESIGN §7): one entry's header, its inclusion proof and the signed checkpoint it leads to.
 
-A receipt is self-contained: header, inclusion proof and signed checkpoint. Whoever holds the log's
-verifier key from a trusted source passes it as `trusted_vkey`; without it the key inside the
-receipt is used and the result says so, since a receipt can then only prove it is self-consistent.
+`Receipt` is the public format (``caseledger.receipt``, v 1): `to_json` is its only serialiser,
+`from_json` its only parser. Unknown top-level members (such as a future ``anchor``, §6) are
+ignored; an unknown type or version is refused.
+
+A receipt is checked with a key the verifier trusts for its log (`Trust`). Its own ``vkey`` is
+used only with ``Trust(insecure_embedded_key=True)``, and the result then says
+``key_trusted: false``: a receipt under its own key proves no more than that it is self-consistent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Self
 
 from verification.checkpoint import open_checkpoint, parse_verifier_key
-from verification.entry import canonical_json, parse_header
+from verification.entry import MAX_JSON_DEPTH, canonical_json, json_depth, parse_header
 from verification.errors import FormatError, ProofError, VerificationError
-from verification.merkle import leaf_hash, verify_consistency, verify_inclusion, verify_range
+from verification.fields import hash_bytes, hex_hash, hex_hashes, integer, mapping, text, type_and_version
+from verification.merkle import HASH_SIZE, leaf_hash, verify_inclusion
+from verification.trust import Trust
 
-__all__ = ["verify_document", "verify_receipt"]
+__all__ = ["RECEIPT_TYPE", "RECEIPT_VERSION", "Receipt", "verify_receipt"]
 
 RECEIPT_TYPE = "caseledger.receipt"
+RECEIPT_VERSION = 1
 
 
-def _field(doc: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
-    value = doc.get(name)
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
-        raise FormatError(f"{name!r} is missing or not of the right type")
-    return value
+@dataclass(frozen=True)
+class Receipt:
+    """Entry `seq` of `log`, with hash `entry_hash`, is in the tree of `tree_size` that `checkpoint` signs."""
+
+    log: str
+    seq: int
+    entry_hash: str
+    header: dict[str, Any]
+    tree_size: int
+    proof: tuple[str, ...]
+    checkpoint: str
+    vkey: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"v": RECEIPT_VERSION, "type": RECEIPT_TYPE, "log": self.log, "seq": self.seq,
+                "entry_hash": self.entry_hash, "header": self.header,
+                "inclusion": {"tree_size": self.tree_size, "proof": list(self.proof)},
+                "checkpoint": self.checkpoint, "vkey": self.vkey}
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Self:
+        doc = mapping(obj, "a receipt")
+        type_and_version(doc, RECEIPT_TYPE, RECEIPT_VERSION)
+        header = doc.get("header")
+        if not isinstance(header, dict):
+            raise FormatError("'header' must be a JSON object")
+        if json_depth(header, limit=MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+            raise FormatError(f"'header' nests deeper than {MAX_JSON_DEPTH} levels")
+        inclusion = mapping(doc.get("inclusion"), "'inclusion'")
+        vkey = text(doc, "vkey")
+        parse_verifier_key(vkey)
+        return cls(text(doc, "log"), integer(doc, "seq"), hex_hash(doc, "entry_hash"), header,
+                   integer(inclusion, "tree_size"), hex_hashes(inclusion, "proof"), text(doc, "checkpoint"), vkey)
 
 
-def _hex(value: Any, name: str) -> bytes:
-    if not isinstance(value, str) or len(value) != 64:
-        raise FormatError(f"{name!r} must be 64 lowercase hex digits")
-    try:
-        raw = bytes.fromhex(value)
-    except ValueError:
-        raise FormatError(f"{name!r} must be 64 lowercase hex digits") from None
-    if raw.hex() != value:
-        raise FormatError(f"{name!r} must be 64 lowercase hex digits")
-    return raw
+def verify_receipt(receipt: Receipt | Mapping[str, Any], trust: Trust, *, root: bytes | None = None
+                   ) -> dict[str, Any]:
+    """Check a receipt end to end; raise `VerificationError` (a subclass) on the first failure.
 
-
-def _hex_list(doc: Mapping[str, Any], name: str) -> list[bytes]:
-    return [_hex(item, name) for item in _field(doc, name, list)]
-
-
-def verify_receipt(receipt: Mapping[str, Any], trusted_vkey: str | None = None) -> dict[str, Any]:
-    """Check a receipt end to end; raise `VerificationError` (a subclass) on the first failure."""
-    if receipt.get("type") != RECEIPT_TYPE or type(receipt.get("v")) is not int or receipt.get("v") != 1:
-        raise FormatError("not a version-1 caseledger receipt")
-    log = _field(receipt, "log", str)
-    seq = _field(receipt, "seq", int)
-    header = _field(receipt, "header", dict)
-    header_bytes = canonical_json(header)
-    parse_header(header_bytes, seq=seq)
-    if header["log"] != log or header["seq"] != seq:
+    The checkpoint must be signed by a key `trust` holds for the receipt's log ("key not trusted"
+    otherwise), unless `trust.insecure_embedded_key`. A `root`, if given, must also be the
+    checkpoint's root.
+    """
+    r = receipt if isinstance(receipt, Receipt) else Receipt.from_json(receipt)
+    if not isinstance(r.header, dict) or json_depth(r.header, limit=MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise FormatError(f"'header' must be a JSON object nested at most {MAX_JSON_DEPTH} levels")
+    header_bytes = canonical_json(r.header)
+    header = parse_header(header_bytes, seq=r.seq)
+    if header["log"] != r.log or header["seq"] != r.seq:
         raise VerificationError("the header belongs to another log or position than the receipt says")
     digest = leaf_hash(header_bytes)
-    claimed = _hex(receipt.get("entry_hash"), "entry_hash")
+    claimed = hash_bytes(r.entry_hash, "entry_hash")
     if digest != claimed:
         raise ProofError("entry_hash is not the hash of the header", expected=claimed, computed=digest)
-    verifier = parse_verifier_key(trusted_vkey if trusted_vkey is not None else _field(receipt, "vkey", str))
-    if verifier.name != log:
-        raise VerificationError(f"the verifier key is for {verifier.name!r}, not {log!r}")
-    checkpoint = open_checkpoint(_field(receipt, "checkpoint", str), verifier)
-    inclusion = _field(receipt, "inclusion", dict)
-    if _field(inclusion, "tree_size", int) != checkpoint.size:
+    key_trusted = bool(trust.keys_for(r.log))
+    if key_trusted:
+        checkpoint = trust.open_checkpoint(r.checkpoint, r.log)
+    elif trust.insecure_embedded_key:
+        verifier = parse_verifier_key(r.vkey)
+        if verifier.name != r.log:
+            raise VerificationError(f"the receipt's key is for {verifier.name!r}, not {r.log!r}")
+        checkpoint = open_checkpoint(r.checkpoint, verifier)
+    else:
+        raise VerificationError(f"key not trusted: no trusted verifier key for {r.log!r}", log=r.log)
+    if r.tree_size != checkpoint.size:
         raise VerificationError("the inclusion proof is not for the checkpoint's tree size")
-    verify_inclusion(seq, checkpoint.size, digest, _hex_list(inclusion, "proof"), checkpoint.root)
-    return {"ok": True, "type": RECEIPT_TYPE, "log": log, "seq": seq, "entry_hash": digest.hex(),
-            "tree_size": checkpoint.size, "root": checkpoint.root.hex(), "key_trusted": trusted_vkey is not None}
-
-
-def verify_document(doc: Mapping[str, Any], trusted_vkey: str | None = None) -> dict[str, Any]:
-    """Verify any caseledger JSON document by its shape: a receipt or a proof from `prove`."""
-    if "type" in doc:
-        return verify_receipt(doc, trusted_vkey)
-    if "leaf_index" in doc:
-        verify_inclusion(_field(doc, "leaf_index", int), _field(doc, "tree_size", int),
-                         _hex(doc.get("leaf_hash"), "leaf_hash"), _hex_list(doc, "proof"),
-                         _hex(doc.get("root"), "root"))
-        return {"ok": True, "type": "inclusion", "log": doc.get("log"), "tree_size": doc["tree_size"]}
-    if "first_root" in doc:
-        verify_consistency(_field(doc, "first", int), _field(doc, "second", int), _hex_list(doc, "proof"),
-                           _hex(doc.get("first_root"), "first_root"), _hex(doc.get("second_root"), "second_root"))
-        return {"ok": True, "type": "consistency", "log": doc.get("log"), "first": doc["first"],
-                "second": doc["second"]}
-    if "entry_hashes" in doc:
-        verify_range(_field(doc, "start", int), _field(doc, "end", int), _field(doc, "tree_size", int),
-                     _hex_list(doc, "entry_hashes"), _hex_list(doc, "left"), _hex_list(doc, "right"),
-                     _hex(doc.get("root"), "root"))
-        return {"ok": True, "type": "range", "log": doc.get("log"), "start": doc["start"], "end": doc["end"]}
-    raise FormatError("not a caseledger receipt or proof document")
+    if root is not None and (not isinstance(root, bytes) or len(root) != HASH_SIZE or root != checkpoint.root):
+        raise ProofError("the checkpoint's root is not the trusted root", expected=root, computed=checkpoint.root)
+    proof = [hash_bytes(p, f"proof[{i}]") for i, p in enumerate(r.proof)]
+    verify_inclusion(r.seq, checkpoint.size, digest, proof, checkpoint.root)
+    return {"ok": True, "type": RECEIPT_TYPE, "log": r.log, "seq": r.seq, "entry_hash": digest.hex(),
+            "tree_size": checkpoint.size, "root": checkpoint.root.hex(), "key_trusted": key_trusted}

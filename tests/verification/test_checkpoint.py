@@ -105,7 +105,8 @@ def test_go_note_interop() -> None:
     peter = parse_verifier_key(GO_VKEY)
     enoch = parse_verifier_key(GO_ENOCH_VKEY)
     assert peter.name == "PeterNeumann" and peter.key_id.hex() == "c74f20a3"
-    assert peter.vkey() == GO_VKEY and enoch.vkey() == GO_ENOCH_VKEY
+    assert verifier_key(peter.name, peter.public_key) == GO_VKEY
+    assert verifier_key(enoch.name, enoch.public_key) == GO_ENOCH_VKEY
 
     seed = base64.b64decode(GO_SKEY_B64)
     assert seed[0] == 1
@@ -170,7 +171,7 @@ def test_verifier_key_format() -> None:
     v = parse_verifier_key(vkey)
     assert v == NoteVerifier(ORIGIN, bytes.fromhex(kid), v.public_key)
     assert v.public_key.public_bytes_raw() == raw
-    assert v.vkey() == vkey
+    assert verifier_key(v.name, v.public_key) == vkey
 
 
 # --- signature failures -------------------------------------------------------------------------

@@ -1,0 +1,62 @@
+"""`verify_document`: verify any caseledger JSON document by its declared ``type`` and ``v`` (DESIGN §7).
+
+One registry maps each (type, version) to its parser and verifier; a document of a type or
+version not in it is refused, never guessed from its members.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from verification.errors import FormatError
+from verification.fields import mapping
+from verification.proofs import (
+    PROOF_VERSION,
+    ConsistencyProof,
+    InclusionProof,
+    RangeProof,
+    verify_consistency_proof,
+    verify_inclusion_proof,
+    verify_range_proof,
+)
+from verification.receipt import RECEIPT_TYPE, RECEIPT_VERSION, Receipt, verify_receipt
+from verification.trust import Trust
+
+__all__ = ["DOCUMENT_TYPES", "verify_document"]
+
+T = TypeVar("T")
+Handler = Callable[[Any, Trust, "bytes | None"], dict[str, Any]]
+
+
+def _handler(parse: Callable[[Any], T], verify: Callable[..., dict[str, Any]]) -> Handler:
+    def handle(obj: Any, trust: Trust, root: bytes | None) -> dict[str, Any]:
+        return verify(parse(obj), trust, root=root)
+    return handle
+
+
+#: document type -> version -> parse and verify
+DOCUMENT_TYPES: dict[str, dict[int, Handler]] = {
+    RECEIPT_TYPE: {RECEIPT_VERSION: _handler(Receipt.from_json, verify_receipt)},
+    InclusionProof.TYPE: {PROOF_VERSION: _handler(InclusionProof.from_json, verify_inclusion_proof)},
+    ConsistencyProof.TYPE: {PROOF_VERSION: _handler(ConsistencyProof.from_json, verify_consistency_proof)},
+    RangeProof.TYPE: {PROOF_VERSION: _handler(RangeProof.from_json, verify_range_proof)},
+}
+
+
+def verify_document(doc: Any, trust: Trust, *, root: bytes | None = None) -> dict[str, Any]:
+    """Parse and verify a document by its ``type`` and ``v``; raise a `VerificationError` subclass if it fails.
+
+    `trust` says which log keys are trusted; `root` (32 bytes) is a tree root trusted out of band
+    (for a consistency proof, the root of the second tree).
+    """
+    obj = mapping(doc, "a caseledger document")
+    doc_type = obj.get("type")
+    versions = DOCUMENT_TYPES.get(doc_type) if isinstance(doc_type, str) else None
+    if versions is None:
+        raise FormatError(f"unknown document type {doc_type!r}")
+    v = obj.get("v")
+    handler = versions.get(v) if type(v) is int else None
+    if handler is None:
+        raise FormatError(f"unsupported version {v!r} of {doc_type}")
+    return handler(obj, trust, root)

@@ -16,11 +16,12 @@ from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from sqlalchemy import text
 
 from api.auth import TokenIssuer, TokenVerifier, load_jwt_key
-from api.deps import AppState
-from api.middleware import BodyLimit, Metrics
+from api.deps import AppState, authenticate_before_body
+from api.middleware import BodyLimit, Metrics, RequestIds
 from api.problems import install_problem_handlers
 from api.routers import entries, interactions, log
 from api.schemas import Health
+from api.settings import ApiSettings, api_settings
 from compliance.access import AccessService
 from ledger.service import Ledger
 from ledger.settings import Settings
@@ -36,7 +37,7 @@ def _count_commit(entries: int) -> None:
     APPENDED_ENTRIES.inc(entries)
 
 
-def _state(settings: Settings) -> AppState:
+def _state(settings: ApiSettings) -> AppState:
     ledger = Ledger.open(settings)
     ledger.on_commit = _count_commit
     key = load_jwt_key(settings)
@@ -45,16 +46,18 @@ def _state(settings: Settings) -> AppState:
         access=AccessService(ledger),
         verifier=TokenVerifier(settings, key.public_key() if key is not None else None),
         issuer=TokenIssuer(key, settings) if key is not None else None,
+        settings=settings,
     )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
-    settings.check_production()
+    """The app for `settings` (`ApiSettings`; a plain `Settings` is completed from the environment)."""
+    api = api_settings(settings) if settings is not None else ApiSettings()
+    api.check_production()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.caseledger = _state(settings)
+        app.state.caseledger = _state(api)
         # what exists now (modules, the app, SQLAlchemy and pydantic machinery) lives as long as
         # the process: keep it out of the collector's full passes, which otherwise stall requests
         gc.collect()
@@ -106,8 +109,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    authenticate_before_body(app)
+    # the last added runs first: request ids around everything, so even a refusal carries one
     app.add_middleware(Metrics)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=api.max_body_bytes)
+    app.add_middleware(RequestIds)
     return app
 
 
@@ -116,4 +122,4 @@ def create_app_from_env() -> FastAPI:
     # The background appender thread blocks on the database and then needs the GIL back from the
     # event loop (and the threadpool's request threads); a shorter switch interval gets it sooner.
     sys.setswitchinterval(0.0005)
-    return create_app(Settings())
+    return create_app(ApiSettings())

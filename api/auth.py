@@ -3,8 +3,9 @@
 Verification is strict and explicit: the key is chosen only among configured keys by a well-formed
 ``kid``; each key has exactly one allowed algorithm, and the token's ``alg`` must equal it (so
 ``none`` and HS256-with-a-public-key never verify); ``exp``, ``iat``, ``iss``, ``aud``, ``sub`` and
-the tenant and role claims are required; ``crit`` extensions are refused since we implement none.
-Every failure is the same `Unauthenticated`, so a client learns nothing about why.
+the tenant and role claims are required; the time claims must be JSON numbers, and ``exp`` no
+further ahead than the configured maximum lifetime; ``crit`` extensions are refused since we
+implement none. Every failure is the same `Unauthenticated`, so a client learns nothing about why.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
 import threading
 import time
@@ -27,7 +27,9 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from api.settings import ApiSettings, api_settings
 from ledger.errors import ConfigurationError, LedgerError
+from ledger.keys import create_development_key_file
 from ledger.settings import Mode, Settings, check_key_file
 
 __all__ = ["ROLES", "Principal", "TokenIssuer", "TokenVerifier", "Unauthenticated", "load_jwt_key"]
@@ -41,6 +43,8 @@ _MAX_TOKEN = 8192
 _JWKS_REFRESH_SECONDS = 60.0
 #: verified tokens remembered (until each one's exp): an EdDSA check costs ~1 ms on these machines
 _VERIFIED_CACHE = 10_000
+#: the largest NumericDate we accept, 9999-12-31T23:59:59Z (RFC 7519 §2 allows any JSON number)
+_MAX_NUMERIC_DATE = 253_402_300_799
 
 
 class Unauthenticated(LedgerError):
@@ -79,18 +83,15 @@ def _kid_for(public_key: Ed25519PublicKey) -> str:
 
 
 def load_jwt_key(settings: Settings, *, create: bool = False) -> Ed25519PrivateKey | None:
-    """The built-in issuer's key; development mode creates it (0600) when asked to."""
-    path = settings.jwt_key_path
+    """The built-in issuer's key; development mode creates it (0600, announced on stderr) when asked to."""
+    path = api_settings(settings).jwt_key_path
     if not path.exists():
         if not create or settings.mode is Mode.PRODUCTION:
             return None
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
+        create_development_key_file(path, pem, "JWT signing key")
         return key
     if settings.mode is Mode.PRODUCTION:
         check_key_file(path)
@@ -100,15 +101,43 @@ def load_jwt_key(settings: Settings, *, create: bool = False) -> Ed25519PrivateK
     return loaded
 
 
+def _numeric_date(value: Any) -> float | None:
+    """A JSON number of seconds since the epoch up to year 9999; None for strings, booleans, NaN, infinities."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not 0 <= value <= _MAX_NUMERIC_DATE:  # false for NaN too; never converts a huge int to float
+        return None
+    return float(value)
+
+
+def _check_times(claims: dict[str, Any], now: float, leeway: int, max_lifetime: int) -> float:
+    """Check exp, iat and (if present) nbf strictly (RFC 7519 §4.1.4-6); returns exp.
+
+    pyjwt accepts numeric strings ("9999999999") and any magnitude; here a time claim must be a
+    JSON number, and no token may live longer than `max_lifetime` from now, whoever signed it.
+    """
+    exp, iat = _numeric_date(claims.get("exp")), _numeric_date(claims.get("iat"))
+    nbf = _numeric_date(claims["nbf"]) if "nbf" in claims else None
+    if exp is None or iat is None or ("nbf" in claims and nbf is None):
+        raise Unauthenticated()
+    if exp <= now - leeway or exp > now + max_lifetime + leeway:
+        raise Unauthenticated()
+    if iat > now + leeway or (nbf is not None and nbf > now + leeway):
+        raise Unauthenticated()
+    return exp
+
+
 class TokenIssuer:
     """The built-in issuer: EdDSA tokens for development, tests and service accounts."""
 
     def __init__(self, key: Ed25519PrivateKey, settings: Settings) -> None:
+        settings = api_settings(settings)
         self._key = key
         self._kid = _kid_for(key.public_key())
         self._issuer = settings.builtin_issuer
         self._audience = settings.jwt_audience
         self._ttl = settings.token_ttl
+        self._max_lifetime = settings.jwt_max_lifetime
 
     def issue(self, tenant: str, role: str, sub: str, ttl: int | None = None,
               perms: Iterable[str] = (), cases: Iterable[str] | None = None) -> str:
@@ -116,6 +145,8 @@ class TokenIssuer:
             raise LedgerError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
         if not _SUB.match(sub):
             raise LedgerError("sub must be 1-120 of letters, digits and . _ @ : -")
+        if (ttl or self._ttl) > self._max_lifetime:
+            raise LedgerError(f"ttl may be at most {self._max_lifetime} seconds (CASELEDGER_JWT_MAX_LIFETIME)")
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": self._issuer, "aud": self._audience, "sub": sub, "tenant": tenant, "role": role,
@@ -162,7 +193,8 @@ def _keys_from_jwks(document: Any, issuer: str, audience: str) -> dict[str, _Key
 
 class TokenVerifier:
     def __init__(self, settings: Settings, builtin: Ed25519PublicKey | None) -> None:
-        self._settings = settings
+        settings = api_settings(settings)
+        self._settings: ApiSettings = settings
         self._keys: dict[str, _Key] = {}
         self._lock = threading.Lock()
         self._verified: dict[str, tuple[float, Principal]] = {}
@@ -228,7 +260,7 @@ class TokenVerifier:
             raise Unauthenticated()
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
+        except (jwt.PyJWTError, ValueError, TypeError):
             raise Unauthenticated() from None
         kid = header.get("kid")
         if "crit" in header or not isinstance(kid, str) or not _KID.match(kid):
@@ -243,13 +275,15 @@ class TokenVerifier:
         try:
             claims = jwt.decode(
                 token, key.key, algorithms=[key.alg], audience=key.audience, issuer=key.issuer,
-                leeway=settings.jwt_leeway,
-                options={"require": ["exp", "iat", "iss", "aud", "sub"], "verify_signature": True},
+                options={"require": ["exp", "iat", "iss", "aud", "sub"], "verify_signature": True,
+                         # the time claims are checked strictly below, not with pyjwt's int() coercion
+                         "verify_exp": False, "verify_iat": False, "verify_nbf": False},
             )
-        except jwt.PyJWTError:
+        except (jwt.PyJWTError, ValueError, TypeError, OverflowError):
             raise Unauthenticated() from None
-        if claims["iat"] > time.time() + settings.jwt_leeway:
+        if not isinstance(claims, dict):
             raise Unauthenticated()
+        expires = _check_times(claims, time.time(), settings.jwt_leeway, settings.jwt_max_lifetime)
         sub, tenant = claims.get("sub"), claims.get(settings.jwt_tenant_claim)
         role, perms, cases = claims.get(settings.jwt_role_claim), claims.get("perms", []), claims.get("cases")
         if not (isinstance(sub, str) and _SUB.match(sub) and isinstance(tenant, str) and tenant
@@ -258,4 +292,4 @@ class TokenVerifier:
             raise Unauthenticated()
         principal = Principal(sub=sub, tenant=tenant, role=str(role), perms=frozenset(perms),
                               cases=None if cases is None else frozenset(cases))
-        return principal, float(claims["exp"])
+        return principal, expires

@@ -1,7 +1,14 @@
-"""Dependencies shared by the routers, as `Annotated` aliases (STYLE §12).
+"""Dependencies shared by the routers, as `Annotated` aliases (STYLE §12), and `authenticate`, the one
+place a bearer token is checked.
 
 They are `async def`: FastAPI runs a plain `def` dependency in its threadpool, a thread hop per
 dependency per request, and none of these blocks (a token not seen before is verified off the loop).
+
+FastAPI reads and parses a request body before it resolves any dependency, so an anonymous client
+could make us read and parse a megabyte (and answer 422 about it) before learning it is not
+authenticated. `authenticate_before_body` therefore wraps every route that depends on a principal:
+the token is verified as soon as the route is matched, the principal is kept in the request scope,
+and the dependency later finds it there instead of verifying again.
 """
 
 from __future__ import annotations
@@ -10,15 +17,23 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import Principal, TokenIssuer, TokenVerifier, Unauthenticated
+from api.settings import ApiSettings
 from compliance.access import AccessService, Permission, Reader, require
 from ledger.service import Ledger
 
-__all__ = ["AccessDep", "AnyPrincipal", "AppState", "LedgerDep", "Purpose", "as_reader", "requires"]
+__all__ = ["AccessDep", "AnyPrincipal", "ApiSettingsDep", "AppState", "LedgerDep", "Purpose", "as_reader",
+           "authenticate", "authenticate_before_body", "requires"]
+
+#: where a request's verified principal is kept in its ASGI scope
+_PRINCIPAL = "caseledger.principal"
 
 
 @dataclass
@@ -27,11 +42,35 @@ class AppState:
     access: AccessService
     verifier: TokenVerifier
     issuer: TokenIssuer | None
+    settings: ApiSettings
 
 
 def _state(request: Request) -> AppState:
     state: AppState = request.app.state.caseledger
     return state
+
+
+def _bearer_token(authorization: str | None) -> str | None:
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+async def authenticate(request: Request) -> Principal:
+    """The principal of the request's bearer token, verified once per request (then kept in its scope)."""
+    principal: Principal | None = request.scope.get(_PRINCIPAL)
+    if principal is not None:
+        return principal
+    token = _bearer_token(request.headers.get("authorization"))
+    if token is None:
+        raise Unauthenticated()
+    verifier = _state(request).verifier
+    principal = verifier.cached(token)
+    if principal is None:
+        # a token not seen before may need the identity provider's JWKS fetched: off the loop
+        principal = await run_in_threadpool(verifier.verify, token)
+    request.scope[_PRINCIPAL] = principal
+    return principal
 
 
 class _Authorised(HTTPBearer):
@@ -47,14 +86,7 @@ class _Authorised(HTTPBearer):
         self.permission = permission
 
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
-        credentials = await super().__call__(request)
-        if credentials is None or credentials.scheme.lower() != "bearer":
-            raise Unauthenticated()
-        verifier = _state(request).verifier
-        principal = verifier.cached(credentials.credentials)
-        if principal is None:
-            # a token not seen before may need the identity provider's JWKS fetched: off the loop
-            principal = await run_in_threadpool(verifier.verify, credentials.credentials)
+        principal = await authenticate(request)
         if self.permission is not None:
             require(as_reader(principal), self.permission)
         return principal
@@ -69,6 +101,29 @@ def as_reader(principal: Principal) -> Reader:
     return Reader(actor=principal.actor, role=principal.role, perms=principal.perms, cases=principal.cases)
 
 
+def _needs_principal(dependant: Dependant) -> bool:
+    return isinstance(dependant.call, _Authorised) or any(_needs_principal(d) for d in dependant.dependencies)
+
+
+def _before_body(app: ASGIApp) -> ASGIApp:
+    async def authenticated(scope: Scope, receive: Receive, send: Send) -> None:
+        await authenticate(Request(scope))  # raises Unauthenticated: 401 before the body is received
+        await app(scope, receive, send)
+
+    return authenticated
+
+
+def authenticate_before_body(app: FastAPI) -> None:
+    """Make every route of `app` that depends on a principal authenticate before its body is read.
+
+    Call it once all routers are included; a route added later is authenticated by its dependency
+    alone (after its body is read).
+    """
+    for route in app.router.routes:
+        if isinstance(route, APIRoute) and _needs_principal(route.dependant):
+            route.app = _before_body(route.app)
+
+
 async def _ledger(request: Request) -> Ledger:
     return _state(request).ledger
 
@@ -77,7 +132,12 @@ async def _access(request: Request) -> AccessService:
     return _state(request).access
 
 
+async def _settings(request: Request) -> ApiSettings:
+    return _state(request).settings
+
+
 AnyPrincipal = Annotated[Principal, Depends(_Authorised(None))]
 LedgerDep = Annotated[Ledger, Depends(_ledger)]
 AccessDep = Annotated[AccessService, Depends(_access)]
+ApiSettingsDep = Annotated[ApiSettings, Depends(_settings)]
 Purpose = Annotated[str | None, Header(alias="X-Purpose", description="why the content is read (logged)")]

@@ -1,9 +1,14 @@
-"""Pure ASGI middleware: request body limit (before any parsing) and Prometheus metrics."""
+"""Pure ASGI middleware: request ids and the last-resort 500, the request body limit (before any
+parsing) and Prometheus metrics."""
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 import time
+import traceback
+import uuid
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -12,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger.errors import TooLarge
 
-__all__ = ["LATENCY", "REQUESTS", "BodyLimit", "Metrics"]
+__all__ = ["LATENCY", "METHODS", "REQUESTS", "BodyLimit", "Metrics", "RequestIds", "method_label", "route_label"]
 
 REQUESTS = Counter("caseledger_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("caseledger_http_request_seconds", "HTTP request latency", ["route"],
@@ -21,15 +26,36 @@ LATENCY = Histogram("caseledger_http_request_seconds", "HTTP request latency", [
 
 #: request head limit (h11's default): h11 enforces it only on heads that arrive in pieces
 MAX_HEADER_BYTES = 16 * 1024
+#: the methods that have a metrics label of their own; any other is counted as "other"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+#: an incoming X-Request-ID we pass on; anything else is replaced by a fresh id
+_SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}\Z")
+log = logging.getLogger("caseledger.api")
 
 
-def _refusal(status: int, code: str, title: str, detail: str) -> tuple[Message, Message]:
-    body = json.dumps({"type": f"https://caseledger.dev/problems/{code}", "title": title,
-                       "status": status, "detail": detail}).encode()
-    # no "Connection: close": closing with an unread body resets the connection and the client may
-    # never see the answer; uvicorn keeps the connection and discards the rest of the body instead
+def method_label(scope: Scope) -> str:
+    method: str = scope["method"]
+    return method if method in METHODS else "other"
+
+
+def route_label(scope: Scope) -> str:
+    """The matched route's template (never the raw path, which the client chooses), or "unmatched"."""
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) else "unmatched"
+
+
+def _refusal(status: int, code: str, title: str, detail: str | None = None,
+             headers: tuple[tuple[bytes, bytes], ...] = (), **extra: str) -> tuple[Message, Message]:
+    document: dict[str, Any] = {"type": f"https://caseledger.dev/problems/{code}" if code != "about:blank" else code,
+                                "title": title, "status": status}
+    if detail:
+        document["detail"] = detail
+    body = json.dumps(document | extra).encode()
+    # no "Connection: close" here: closing with an unread body resets the connection and the client
+    # may never see the answer; uvicorn keeps the connection and discards the rest of the body instead
     start: Message = {"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]}
+        (b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode()),
+        *headers]}
     return start, {"type": "http.response.body", "body": body}
 
 
@@ -76,6 +102,54 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
+class RequestIds:
+    """Give every request an id, send it back as X-Request-ID, and be the last resort for errors.
+
+    The id is the client's X-Request-ID if it is sane (1-128 of letters, digits and ``. _ : -``),
+    otherwise a fresh one; handlers find it in ``request.state.request_id``. An exception that
+    escaped every handler is logged here as one line (its type and where it was raised, with the
+    request id; not its message, which may quote personal data) and answered as a problem document
+    carrying the id, with ``Connection: close``. It is not raised further, so the server does not
+    log its traceback a second time. Every 500 closes its connection.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = next((value for name, value in scope["headers"] if name == b"x-request-id"), b"")
+        request_id = incoming.decode() if _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        id_header = (b"x-request-id", request_id.encode())
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = [*message.get("headers", ()), id_header]
+                if message["status"] == 500:
+                    headers.append((b"connection", b"close"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:  # the last resort: whatever it is, one line and a 500
+            frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+            where = f"{frame.filename}:{frame.lineno}" if frame else "?"
+            log.error("unhandled %s at %s in %s %s (request_id=%s)", type(exc).__name__, where,
+                      method_label(scope), route_label(scope), request_id)
+            if started:
+                return  # the response is cut short; the server closes the connection
+            for message in _refusal(500, "about:blank", "Internal Server Error", None,
+                                    (id_header, (b"connection", b"close")), request_id=request_id):
+                await send(message)
+
+
 class Metrics:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -96,9 +170,9 @@ class Metrics:
         try:
             await self.app(scope, receive, record)
         finally:
-            route: Any = scope.get("route")
-            name = getattr(route, "path", "unmatched")
-            key = (scope["method"], name, status[0])
+            # a fixed label set: the client must not be able to create series (and our memory) at will
+            name = route_label(scope)
+            key = (method_label(scope), name, status[0])
             children = self._children.get(key)
             if children is None:  # `labels()` validates and locks on every call: look each set up once
                 children = self._children[key] = (REQUESTS.labels(key[0], name, str(key[2])), LATENCY.labels(name))

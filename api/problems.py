@@ -1,4 +1,7 @@
-"""Domain errors become RFC 9457 problem documents here, and only here (STYLE §6)."""
+"""Domain errors become RFC 9457 problem documents here, and only here (STYLE §6).
+
+Any other exception is the last-resort 500 of `api.middleware.RequestIds`.
+"""
 
 from __future__ import annotations
 
@@ -50,15 +53,22 @@ def problem(status: int, title: str, detail: str | None = None, code: str = "abo
     return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
 
 
-def _ledger_error(_request: Request, exc: Exception) -> JSONResponse:
+def _request_id(request: Request) -> str | None:
+    request_id = getattr(request.state, "request_id", None)
+    return request_id if isinstance(request_id, str) else None
+
+
+def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LedgerError)
     status, title = next(((status, title) for kind, status, title in _STATUS if isinstance(exc, kind)),
                          (400, "Bad Request"))
     if isinstance(exc, Unauthenticated):
         return problem(401, title, code=exc.code, headers={"WWW-Authenticate": "Bearer"})
     if status >= 500:
-        log.error("request failed: %s", exc)
-        return problem(status, title, code=exc.code)
+        request_id = _request_id(request)
+        log.error("request failed: %s: %s (request_id=%s)", type(exc).__name__, exc, request_id)
+        extra: dict[str, Any] = {"request_id": request_id} if request_id else {}
+        return problem(status, title, code=exc.code, **extra)
     return problem(status, title, exc.message, code=exc.code)
 
 
@@ -80,13 +90,7 @@ def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
 
-def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", exc_info=exc)
-    return problem(500, "Internal Server Error")
-
-
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LedgerError, _ledger_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)

@@ -21,10 +21,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.engine import Connection
 
 from ledger.errors import ConfigurationError
+from ledger.files import private_file
 
 __all__ = ["SNAPSHOT", "WRITE", "WalCheckpointer", "WriterLock", "is_sqlite", "make_engine", "migrate",
            "schema_is_current", "sqlite_file"]
@@ -46,12 +47,28 @@ def sqlite_file(engine: Engine) -> str | None:
     return database if database and database != ":memory:" else None
 
 
+def _private_sqlite_files(database: str | None) -> None:
+    """Create the database file 0600 before SQLite does (it would use 0644 less the umask); SQLite gives
+    its -wal and -shm files the database file's permissions. Existing files of ours are made 0600."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.parent.is_dir():
+        return  # SQLite reports the missing directory when it first connects
+    private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        companion = Path(f"{database}{suffix}")
+        if companion.exists():
+            private_file(companion)
+
+
 def make_engine(url: str, *, background_checkpoints: bool = False, **kwargs: Any) -> Engine:
     """An engine for `url`. With `background_checkpoints`, SQLite connections leave WAL checkpoints
     to a `WalCheckpointer` instead of running them inside whichever commit fills the WAL."""
     # as many pooled connections as the HTTP server has request threads, so none waits for one
     kwargs = {"pool_size": 40, "max_overflow": 10} | kwargs
     if url.startswith("sqlite"):
+        _private_sqlite_files(make_url(url).database)
         engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False}, **kwargs)
 
         @event.listens_for(engine, "connect")

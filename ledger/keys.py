@@ -8,8 +8,6 @@ clear text outside the development key file.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import os
@@ -22,11 +20,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.envelope import KEY_SIZE, open_envelope, seal, wrap_aad
 from ledger.errors import ConfigurationError
-from ledger.settings import Mode, Settings, check_key_file
+from ledger.files import private_dir, write_private_file
+from ledger.settings import Mode, Settings
 
 __all__ = [
     "LocalMasterKey",
     "MasterKey",
+    "create_development_key_file",
     "load_master_key",
     "new_data_key_id",
     "new_key",
@@ -67,39 +67,32 @@ def new_data_key_id() -> str:
     return "dk_" + os.urandom(10).hex()
 
 
-def _decode_key(text: str, source: str) -> bytes:
-    text = text.strip()
-    try:
-        raw = bytes.fromhex(text) if len(text) == 2 * KEY_SIZE else base64.b64decode(text, validate=True)
-    except (ValueError, binascii.Error):
-        raw = b""
-    if len(raw) != KEY_SIZE:
-        raise ConfigurationError(f"{source} must hold a 32-byte key as 64 hex digits or base64")
-    return raw
+def create_development_key_file(path: Path, data: bytes, what: str) -> None:
+    """Write a newly generated key to `path` (0600, in a 0700 directory) and say so loudly on stderr.
+
+    The one way development mode creates a key file (the master key, the JWT issuer's key): never
+    silently, since such a key lies unprotected beside the data it protects.
+    """
+    private_dir(path.parent)
+    write_private_file(path, data)
+    print(
+        f"WARNING: development mode generated an UNPROTECTED {what} at {path}. "
+        "Never use it for real data; production mode refuses to start without a real key.",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def load_master_key(settings: Settings, *, create: bool = False) -> LocalMasterKey:
     """Load the master key; in development mode, `create` generates a key file (0600) if none exists."""
-    if settings.master_key is not None:
-        return LocalMasterKey(_decode_key(settings.master_key.get_secret_value(), "CASELEDGER_MASTER_KEY"))
-    path = settings.master_key_file or settings.default_master_key_path
-    if not path.exists():
+    if settings.master_key is None and not settings.master_key_path.exists():
+        path = settings.master_key_path
         if settings.mode is Mode.PRODUCTION or not create:
             raise ConfigurationError(
                 f"no master key: set CASELEDGER_MASTER_KEY or create {path} (caseledger init)"
             )
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(new_key().hex() + "\n")
-        print(
-            f"WARNING: development mode generated an UNPROTECTED master key at {path}. "
-            "Never use it for real data; production mode refuses to start without a real key.",
-            file=sys.stderr,
-        )
-    if settings.mode is Mode.PRODUCTION:
-        check_key_file(path)
-    return LocalMasterKey(_decode_key(Path(path).read_text(), f"key file {path}"))
+        create_development_key_file(path, (new_key().hex() + "\n").encode(), "master key")
+    return LocalMasterKey(settings.read_master_key())
 
 
 def subject_ref_mac(tenant_key: bytes, ref: str) -> bytes:

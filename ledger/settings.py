@@ -1,18 +1,25 @@
-"""Settings from the environment (prefix ``CASELEDGER_``), failing closed outside development."""
+"""Settings of the engine from the environment (prefix ``CASELEDGER_``), failing closed outside development.
+
+What only the HTTP face needs (tokens, request limits) is in `api.settings.ApiSettings`.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import stat
 from enum import StrEnum
+from itertools import pairwise
 from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ledger.envelope import KEY_SIZE
 from ledger.errors import ConfigurationError
 
-__all__ = ["Mode", "Settings"]
+__all__ = ["DEFAULT_MAX_CONTENT", "Mode", "Settings", "check_key_file", "decode_key", "weak_key_reason"]
 
 DEFAULT_MAX_CONTENT = 1024 * 1024
 
@@ -23,7 +30,9 @@ class Mode(StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CASELEDGER_", extra="ignore")
+    # "forbid": a misspelt or misplaced setting passed in code is an error, not silently the default
+    # (unknown CASELEDGER_ variables in the environment are not read at all)
+    model_config = SettingsConfigDict(env_prefix="CASELEDGER_", extra="forbid")
 
     data_dir: Path = Path("./caseledger-data")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite in data_dir if unset")
@@ -34,21 +43,6 @@ class Settings(BaseSettings):
     master_key_file: Path | None = None
     max_content_bytes: int = Field(default=DEFAULT_MAX_CONTENT, gt=0)
     batch_size: int = Field(default=1000, gt=0)
-
-    # HTTP API
-    max_body_bytes: int = Field(default=DEFAULT_MAX_CONTENT, gt=0)
-    max_page: int = Field(default=1000, gt=0)
-    #: built-in token issuer: audience and lifetime of the tokens `caseledger token` prints
-    jwt_audience: str = "caseledger"
-    token_ttl: int = Field(default=3600, gt=0)
-    jwt_leeway: int = Field(default=30, ge=0, le=300)
-    #: an external identity provider, trusted beside the built-in issuer
-    jwt_issuer: str | None = None
-    jwt_issuer_audience: str | None = None
-    jwt_jwks_file: Path | None = None
-    jwt_jwks_url: str | None = None
-    jwt_tenant_claim: str = "tenant"
-    jwt_role_claim: str = "role"
 
     @property
     def db_url(self) -> str:
@@ -61,12 +55,33 @@ class Settings(BaseSettings):
         return self.data_dir / "keys" / "master.key"
 
     @property
-    def jwt_key_path(self) -> Path:
-        return self.data_dir / "keys" / "jwt-ed25519.pem"
+    def master_key_path(self) -> Path:
+        return self.master_key_file or self.default_master_key_path
 
-    @property
-    def builtin_issuer(self) -> str:
-        return f"caseledger:{self.instance}"
+    def read_master_key(self) -> bytes:
+        """The master key's 32 bytes, from CASELEDGER_MASTER_KEY or the key file (which must exist).
+
+        In production mode the key file must be private and the key must not be a placeholder:
+        the one check for both sources.
+        """
+        if self.master_key is not None:
+            source, text = "CASELEDGER_MASTER_KEY", self.master_key.get_secret_value()
+        else:
+            path = self.master_key_path
+            source = f"the master key file {path}"
+            if self.mode is Mode.PRODUCTION:
+                check_key_file(path)
+            try:
+                text = path.read_text()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigurationError(f"{source} cannot be read: {exc}") from None
+        raw = decode_key(text, source)
+        if self.mode is Mode.PRODUCTION:
+            reason = weak_key_reason(raw)
+            if reason is not None:
+                raise ConfigurationError(f"{source} is a placeholder, not a key ({reason}); "
+                                         "generate one with: openssl rand -hex 32")
+        return raw
 
     def check_production(self) -> None:
         """Refuse unsafe production settings (STYLE §14)."""
@@ -76,17 +91,47 @@ class Settings(BaseSettings):
             raise ConfigurationError(
                 "production mode needs CASELEDGER_MASTER_KEY or CASELEDGER_MASTER_KEY_FILE"
             )
-        if self.master_key is not None and len(set(self.master_key.get_secret_value())) < 8:
-            raise ConfigurationError("CASELEDGER_MASTER_KEY looks like a placeholder, not a key")
-        if self.master_key is None and self.master_key_file is not None:
-            check_key_file(self.master_key_file)
+        self.read_master_key()
         if not self.database_url:
             raise ConfigurationError("production mode needs an explicit CASELEDGER_DATABASE_URL")
-        if self.jwt_issuer and not (self.jwt_jwks_file or self.jwt_jwks_url):
-            raise ConfigurationError("CASELEDGER_JWT_ISSUER needs CASELEDGER_JWT_JWKS_FILE or _URL")
+
+
+def decode_key(text: str, source: str) -> bytes:
+    """A 32-byte key written as 64 hex digits or as base64."""
+    text = text.strip()
+    try:
+        raw = bytes.fromhex(text) if len(text) == 2 * KEY_SIZE else base64.b64decode(text, validate=True)
+    except (ValueError, binascii.Error):
+        raw = b""
+    if len(raw) != KEY_SIZE:
+        raise ConfigurationError(f"{source} must hold a 32-byte key as 64 hex digits or base64")
+    return raw
+
+
+def _periodic(data: bytes, longest: int) -> int | None:
+    return next((period for period in range(1, longest + 1) if data[period:] == data[:-period]), None)
+
+
+def weak_key_reason(raw: bytes) -> str | None:
+    """Why `raw` is evidently not a random key (all zeros, a repeated or counting pattern, text), or None.
+
+    Each test fails for a random 32-byte key with a probability below 1e-13, so a real key is never refused.
+    """
+    if len(set(raw)) < len(raw) // 2:
+        return f"only {len(set(raw))} distinct byte values"
+    period = _periodic(raw, len(raw) // 2)
+    if period is not None:
+        return f"a pattern repeating every {period} bytes"
+    steps = bytes((b - a) % 256 for a, b in pairwise(raw))
+    if _periodic(steps, len(steps) // 2) is not None:
+        return "a counting pattern"
+    if all(0x20 <= byte < 0x7F for byte in raw):
+        return "printable text rather than random bytes"
+    return None
 
 
 def check_key_file(path: Path) -> None:
+    """Refuse a key file that is missing or that anyone but its owner may read or write."""
     try:
         mode = os.stat(path).st_mode
     except OSError as exc:

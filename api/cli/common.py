@@ -11,9 +11,9 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from api.settings import ApiSettings
 from ledger.errors import ConfigurationError, InvalidInput
 from ledger.service import Ledger
-from ledger.settings import Settings
 
 __all__ = ["TenantOpt", "app", "emit", "fail", "load_settings", "open_ledger", "read_input", "state"]
 
@@ -26,9 +26,9 @@ state: dict[str, Any] = {}
 TenantOpt = Annotated[str, typer.Option("--tenant", "-t", help="tenant name")]
 
 
-def load_settings() -> Settings:
+def load_settings() -> ApiSettings:
     try:
-        loaded = Settings()
+        loaded = ApiSettings()
     except ValueError as exc:  # pydantic ValidationError is a ValueError
         raise ConfigurationError(f"invalid CASELEDGER_ settings: {exc}".splitlines()[0]) from None
     if state.get("data_dir") is not None:

@@ -13,12 +13,12 @@ import typer
 
 from api.auth import ROLES, TokenIssuer, load_jwt_key
 from api.cli.common import TenantOpt, app, load_settings, state
+from api.settings import ApiSettings
 from ledger.errors import ConfigurationError, Conflict
 from ledger.service import Ledger
-from ledger.settings import Settings
 
 
-def _issuer(settings: Settings) -> TokenIssuer:
+def _issuer(settings: ApiSettings) -> TokenIssuer:
     key = load_jwt_key(settings)
     if key is None:
         raise ConfigurationError(f"no token signing key at {settings.jwt_key_path}: run `caseledger init`")
@@ -38,7 +38,7 @@ def token(
     sys.stdout.write(_issuer(load_settings()).issue(tenant, role, sub, ttl, perm or (), case) + "\n")
 
 
-def _prepare_demo(settings: Settings, base: str) -> None:
+def _prepare_demo(settings: ApiSettings, base: str) -> None:
     Ledger.initialise(settings)
     load_jwt_key(settings, create=True)
     opened = Ledger.open(settings)

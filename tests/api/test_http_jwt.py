@@ -26,8 +26,9 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm
 
 from api import auth
 from api.auth import TokenVerifier, Unauthenticated, load_jwt_key
-from ledger.settings import Settings
-from tests.api.conftest import Api, make_settings, running
+from api.settings import ApiSettings, api_settings
+from tests.api.apisettings import with_settings
+from tests.api.conftest import Api, running
 
 IDP = "https://idp.example"
 IDP_AUDIENCE = "caseledger-api"
@@ -57,7 +58,8 @@ class Builtin:
                                                         serialization.PublicFormat.SubjectPublicKeyInfo)
         self.public_raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         self.kid = jwt.get_unverified_header(api.token("acme", "auditor", "audrey"))["kid"]
-        self.issuer, self.audience = api.settings.builtin_issuer, api.settings.jwt_audience
+        settings = api_settings(api.settings)
+        self.issuer, self.audience = settings.builtin_issuer, settings.jwt_audience
 
     def claims(self, **changes: Any) -> dict[str, Any]:
         now = _now()
@@ -94,7 +96,7 @@ def _edit_payload(token: str, **changes: Any) -> str:
 
 def _attacks(b: Builtin, api: Api) -> dict[str, str]:
     now = _now()
-    leeway = api.settings.jwt_leeway
+    leeway = api_settings(api.settings).jwt_leeway
     good = b.sign()
     other_key = Ed25519PrivateKey.generate()
     other_jwk = json.loads(OKPAlgorithm.to_jwk(other_key.public_key()))
@@ -200,11 +202,8 @@ def idp() -> Idp:
     return Idp()
 
 
-def _idp_settings(api: Api, **idp: Any) -> Settings:
-    database_url = api.settings.database_url
-    assert database_url is not None
-    return make_settings(api.settings.data_dir, database_url, jwt_issuer=IDP, jwt_issuer_audience=IDP_AUDIENCE,
-                         **idp)
+def _idp_settings(api: Api, **idp: Any) -> ApiSettings:
+    return with_settings(api, jwt_issuer=IDP, jwt_issuer_audience=IDP_AUDIENCE, **idp)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import Api, interaction, make_settings, running
+from tests.api.apisettings import with_settings
+from tests.api.conftest import Api, interaction, running
 
 LIMIT = 1024 * 1024
 CASE = "L-1"
@@ -218,9 +219,7 @@ def test_pages_end_with_next_after_null(sup: httpx.Client) -> None:
 
 def test_the_server_page_cap_still_pages_to_the_end(seeded: Api) -> None:
     """With max_page below the requested limit the pages shrink, and next_after still leads on."""
-    database_url = seeded.settings.database_url
-    assert database_url is not None
-    with running(make_settings(seeded.settings.data_dir, database_url, max_page=2)) as small, \
+    with running(with_settings(seeded, max_page=2)) as small, \
             small.client("acme", "auditor", "audrey") as http, seeded.client("acme", "auditor", "audrey") as full:
         everything = full.get("/v1/entries?limit=1000").json()["entries"]
         seen, after = [], -1

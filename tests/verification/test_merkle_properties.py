@@ -1,9 +1,7 @@
-"""Prove with ``ledger.tree``, verify with ``verification.merkle``: every size, every leaf, every pair.
+"""Prove with a naive RFC 9162 tree (`tests.verification.reference`), verify with ``verification.merkle``.
 
-Proofs are generated from an in-memory tlog-style store filled by ``append_leaf`` and checked
-against a naive, recursive transcription of RFC 9162 §2.1 (MTH, PATH, PROOF/SUBPROOF). Every
-mutation of a valid proof must raise ProofError. ``read_hashes`` must be called once per proof
-with O(log n) indexes.
+Every size, every leaf, every pair; every mutation of a valid proof must raise ProofError. How the
+ledger *generates* proofs from stored hashes is tested in ``tests/ledger``; nothing here imports it.
 
 Note on "change the size" mutations: an RFC 9162 proof does not bind the tree size on its own
 (e.g. the inclusion proof of leaf 0 in a tree of 3 leaves has the same shape as in a tree of 4),
@@ -16,22 +14,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from functools import cache
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.tree import (
-    consistency_proof,
-    inclusion_proof,
-    range_proof,
-    stored_hash_index,
-    tree_hash,
-)
+from tests.verification.reference import Tree
 from verification.errors import ProofError
 from verification.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
+    CompactRange,
     append_leaf,
     leaf_hash,
     node_hash,
@@ -39,6 +33,7 @@ from verification.merkle import (
     root_from_inclusion_proof,
     root_from_peaks,
     root_from_range_proof,
+    trailing_zeros,
     verify_consistency,
     verify_inclusion,
     verify_range,
@@ -60,38 +55,20 @@ def leaves() -> tuple[bytes, ...]:
 
 
 @cache
-def store() -> tuple[bytes, ...]:
-    """tlog storage for MAX_SIZE leaves; a prefix of it is the storage of every smaller tree."""
-    hashes: list[bytes] = []
-    peaks: list[bytes] = []
-    for n, leaf in enumerate(leaves()):
-        assert len(hashes) == stored_hash_index(0, n)
-        hashes.extend(append_leaf(peaks, n, leaf))
-    return tuple(hashes)
+def tree() -> Tree:
+    return Tree(leaves())
 
 
-class Reader:
-    """A ``read_hashes`` over :func:`store` that records its calls."""
-
-    def __init__(self) -> None:
-        self.calls: list[list[int]] = []
-
-    def __call__(self, indexes: Sequence[int]) -> list[bytes]:
-        self.calls.append(list(indexes))
-        hashes = store()
-        return [hashes[i] for i in indexes]
-
-    def check_one_read(self, size: int) -> None:
-        """At most one read, never an empty one, O(log n) indexes."""
-        assert len(self.calls) <= 1, self.calls
-        if self.calls:
-            assert self.calls[0], "read_hashes called with no indexes"
-            assert len(self.calls[0]) <= 2 * math.ceil(math.log2(size)) + 2, (size, self.calls[0])
+def inclusion_proof(index: int, size: int) -> list[bytes]:
+    return tree().inclusion(index, size)
 
 
-def read(indexes: Sequence[int]) -> list[bytes]:
-    hashes = store()
-    return [hashes[i] for i in indexes]
+def consistency_proof(size1: int, size2: int) -> list[bytes]:
+    return tree().consistency(size1, size2)
+
+
+def range_proof(start: int, end: int, size: int) -> tuple[list[bytes], list[bytes]]:
+    return tree().range(start, end, size)
 
 
 def _split(n: int) -> int:
@@ -145,15 +122,71 @@ OTHER = leaf_hash(b"not in the tree")
 # --- the naive model itself ---------------------------------------------------------------------
 
 
-def test_tree_hash_matches_naive_mth_for_every_size() -> None:
-    assert tree_hash(0, read) == EMPTY_ROOT
+def test_reference_tree_is_rfc9162() -> None:
+    for size in range(EXHAUSTIVE_CONSISTENCY + 1):
+        assert tree().root(size) == mth(leaves()[:size])
+    d = leaves()[:64]
+    for size in range(1, 65):
+        for index in range(size):
+            assert inclusion_proof(index, size) == rfc_path(index, d[:size])
+        for size1 in range(1, size + 1):
+            assert consistency_proof(size1, size) == rfc_subproof(size1, d[:size], True)
+
+
+def test_compact_range_root_is_mth_for_every_size() -> None:
+    compact = CompactRange()
+    assert compact.root() == EMPTY_ROOT
     peaks: list[bytes] = []
     for size in range(1, EXHAUSTIVE_INCLUSION + 1):
-        append_leaf(peaks, size - 1, leaves()[size - 1])
-        r = Reader()
-        assert tree_hash(size, r) == root(size) == root_from_peaks(peaks)
-        r.check_one_read(size)
-        assert len(r.calls[0]) == size.bit_count()
+        completed = compact.append(leaves()[size - 1])
+        assert completed == append_leaf(peaks, size - 1, leaves()[size - 1])
+        assert compact.root() == root(size) == root_from_peaks(peaks)
+        assert compact.size == size and compact.peaks == peaks
+        assert CompactRange.from_bytes(size, compact.to_bytes()) == compact
+        assert len(compact.to_bytes()) == HASH_SIZE * size.bit_count()
+
+
+def test_compact_range_copy_is_independent() -> None:
+    compact = CompactRange()
+    for leaf in leaves()[:5]:
+        compact.append(leaf)
+    copy = compact.copy()
+    copy.append(leaves()[5])
+    assert compact.size == 5 and compact.root() == root(5)
+    assert copy.size == 6 and copy.root() == root(6)
+    assert compact != copy
+
+
+@pytest.mark.parametrize(("size", "peaks"), [
+    (3, [OTHER]), (-1, []), (1, []), (0, [OTHER]), (1, [OTHER[:31]]), (2, ["00" * 32]),
+])
+def test_compact_range_rejects_peaks_of_the_wrong_shape(size: int, peaks: list[Any]) -> None:
+    with pytest.raises(ValueError):
+        CompactRange(size, peaks)
+
+
+def test_compact_range_from_bytes_checks_the_length() -> None:
+    with pytest.raises(ValueError):
+        CompactRange.from_bytes(3, OTHER)
+    with pytest.raises(ValueError):
+        CompactRange.from_bytes(1, OTHER + b"\x00")
+    with pytest.raises(ValueError):
+        CompactRange().append(OTHER[:31])
+
+
+def test_compact_range_append_subtree_must_be_aligned() -> None:
+    compact = CompactRange()
+    compact.append(leaves()[0])
+    with pytest.raises(ValueError):
+        compact.append_subtree(1, OTHER)
+    compact.append(leaves()[1])
+    assert compact.append_subtree(1, tree().mth(2, 4)) == [tree().mth(2, 4), root(4)]
+    assert compact.root() == root(4)
+
+
+def test_trailing_zeros() -> None:
+    for n in range(1, 1 << 12):
+        assert trailing_zeros(n) == len(bin(n)) - len(bin(n).rstrip("0"))
 
 
 def test_append_leaf_returns_completed_subtrees() -> None:
@@ -180,17 +213,8 @@ def test_append_leaf_rejects_peaks_of_the_wrong_size() -> None:
 def test_inclusion_every_size_every_leaf() -> None:
     for size in range(1, EXHAUSTIVE_INCLUSION + 1):
         for index in range(size):
-            r = Reader()
-            proof = inclusion_proof(index, size, r)
-            r.check_one_read(size)
+            proof = inclusion_proof(index, size)
             verify_inclusion(index, size, leaves()[index], proof, root(size))
-
-
-def test_inclusion_proofs_are_rfc9162_paths() -> None:
-    for size in range(1, 65):
-        d = leaves()[:size]
-        for index in range(size):
-            assert inclusion_proof(index, size, read) == rfc_path(index, d)
 
 
 def test_inclusion_mutations_fail() -> None:
@@ -198,7 +222,7 @@ def test_inclusion_mutations_fail() -> None:
         rt = root(size)
         for index in range(size):
             leaf = leaves()[index]
-            proof = inclusion_proof(index, size, read)
+            proof = inclusion_proof(index, size)
             bad: list[tuple[int, int, bytes, list[bytes], bytes]] = []
             for i, h in enumerate(proof):
                 for bit in (0, 7 * i + 100, 255):
@@ -227,7 +251,7 @@ def test_inclusion_mutations_fail() -> None:
 
 
 def test_inclusion_error_carries_roots() -> None:
-    proof = inclusion_proof(3, 10, read)
+    proof = inclusion_proof(3, 10)
     with pytest.raises(ProofError) as info:
         verify_inclusion(3, 10, OTHER, proof, root(10))
     assert info.value.expected == root(10)
@@ -235,35 +259,11 @@ def test_inclusion_error_carries_roots() -> None:
     assert info.value.computed is not None and len(info.value.computed) == HASH_SIZE
 
 
-def test_inclusion_proof_rejects_out_of_range() -> None:
-    for index, size in [(0, 0), (1, 1), (-1, 5), (5, 5)]:
-        with pytest.raises(ValueError):
-            inclusion_proof(index, size, read)
-
-
-def test_single_leaf_tree_reads_nothing() -> None:
-    r = Reader()
-    assert inclusion_proof(0, 1, r) == []
-    assert r.calls == []
-
-
-# --- consistency --------------------------------------------------------------------------------
-
-
 def test_consistency_every_pair() -> None:
     for size2 in range(1, EXHAUSTIVE_CONSISTENCY + 1):
         for size1 in range(1, size2 + 1):
-            r = Reader()
-            proof = consistency_proof(size1, size2, r)
-            r.check_one_read(size2)
+            proof = consistency_proof(size1, size2)
             verify_consistency(size1, size2, proof, root(size1), root(size2))
-
-
-def test_consistency_proofs_are_rfc9162_proofs() -> None:
-    for size2 in range(1, 65):
-        d = leaves()[:size2]
-        for size1 in range(1, size2 + 1):
-            assert consistency_proof(size1, size2, read) == rfc_subproof(size1, d, True)
 
 
 def test_consistency_mutations_fail() -> None:
@@ -271,7 +271,7 @@ def test_consistency_mutations_fail() -> None:
         r2 = root(size2)
         for size1 in range(1, size2 + 1):
             r1 = root(size1)
-            proof = consistency_proof(size1, size2, read)
+            proof = consistency_proof(size1, size2)
             bad: list[tuple[int, int, list[bytes], bytes, bytes]] = []
             for i, h in enumerate(proof):
                 for bit in (0, 7 * i + 100, 255):
@@ -305,18 +305,6 @@ def test_consistency_from_empty_tree_is_refused() -> None:
         verify_consistency(0, 0, [], EMPTY_ROOT, EMPTY_ROOT)
     with pytest.raises(ProofError):
         verify_consistency(0, 5, [], EMPTY_ROOT, root(5))
-    for size1, size2 in [(0, 1), (0, 0), (2, 1), (-1, 3)]:
-        with pytest.raises(ValueError):
-            consistency_proof(size1, size2, read)
-
-
-def test_equal_sizes_need_no_read() -> None:
-    r = Reader()
-    assert consistency_proof(7, 7, r) == []
-    assert r.calls == []
-
-
-# --- ranges -------------------------------------------------------------------------------------
 
 
 def test_range_decomposition_covers_the_tree() -> None:
@@ -344,9 +332,7 @@ def test_range_every_range_of_every_size() -> None:
         d = leaves()[:size]
         for start in range(size):
             for end in range(start + 1, size + 1):
-                r = Reader()
-                left, right = range_proof(start, end, size, r)
-                r.check_one_read(size)
+                left, right = range_proof(start, end, size)
                 left_at, right_at = range_decomposition(start, end, size)
                 for (level, i), h in zip(left_at + right_at, left + right, strict=True):
                     assert h == mth(d[i << level : (i + 1) << level])
@@ -356,10 +342,10 @@ def test_range_every_range_of_every_size() -> None:
 def test_range_of_one_leaf_agrees_with_inclusion() -> None:
     size = 37
     for index in range(size):
-        left, right = range_proof(index, index + 1, size, read)
+        left, right = range_proof(index, index + 1, size)
         got = root_from_range_proof(index, index + 1, size, [leaves()[index]], left, right)
         assert got == root_from_inclusion_proof(
-            index, size, leaves()[index], inclusion_proof(index, size, read)
+            index, size, leaves()[index], inclusion_proof(index, size)
         )
 
 
@@ -370,7 +356,7 @@ def test_range_mutations_fail() -> None:
         for start in range(size):
             for end in range(start + 1, size + 1):
                 run = list(d[start:end])
-                left, right = range_proof(start, end, size, read)
+                left, right = range_proof(start, end, size)
                 bad: list[tuple[int, int, int, list[bytes], list[bytes], list[bytes], bytes]] = []
                 for name, hs in (("leaves", run), ("left", left), ("right", right)):
                     for i, h in enumerate(hs):
@@ -404,21 +390,17 @@ def test_range_mutations_fail() -> None:
 
 
 def test_range_preconditions() -> None:
-    left, right = range_proof(2, 5, 9, read)
+    left, right = range_proof(2, 5, 9)
     run = list(leaves()[2:5])
     for start, end, size in [(3, 3, 9), (5, 2, 9), (-1, 5, 9), (2, 10, 9), (0, 1, 0)]:
         with pytest.raises(ProofError):
             verify_range(start, end, size, run, left, right, root(9))
-        with pytest.raises(ValueError):
-            range_proof(start, end, size, read)
     with pytest.raises(ProofError):
         verify_range(2, 5, 9, run, left, right, root(9)[:31])
 
 
-def test_full_range_reads_nothing() -> None:
-    r = Reader()
-    assert range_proof(0, 16, 16, r) == ([], [])
-    assert r.calls == []
+def test_full_range_needs_no_hashes() -> None:
+    assert range_proof(0, 16, 16) == ([], [])
     verify_range(0, 16, 16, leaves()[:16], [], [], root(16))
 
 
@@ -430,10 +412,8 @@ def test_full_range_reads_nothing() -> None:
 def test_random_inclusion(data: st.DataObject) -> None:
     size = data.draw(st.integers(1, MAX_SIZE))
     index = data.draw(st.integers(0, size - 1))
-    r = Reader()
-    proof = inclusion_proof(index, size, r)
-    r.check_one_read(size)
-    rt = tree_hash(size, read)
+    proof = inclusion_proof(index, size)
+    rt = root(size)
     verify_inclusion(index, size, leaves()[index], proof, rt)
     if proof:
         i = data.draw(st.integers(0, len(proof) - 1))
@@ -453,10 +433,8 @@ def test_random_inclusion(data: st.DataObject) -> None:
 def test_random_consistency(data: st.DataObject) -> None:
     size2 = data.draw(st.integers(1, MAX_SIZE))
     size1 = data.draw(st.integers(1, size2))
-    r = Reader()
-    proof = consistency_proof(size1, size2, r)
-    r.check_one_read(size2)
-    r1, r2 = tree_hash(size1, read), tree_hash(size2, read)
+    proof = consistency_proof(size1, size2)
+    r1, r2 = root(size1), root(size2)
     verify_consistency(size1, size2, proof, r1, r2)
     if proof:
         i = data.draw(st.integers(0, len(proof) - 1))
@@ -472,10 +450,8 @@ def test_random_range(data: st.DataObject) -> None:
     size = data.draw(st.integers(1, MAX_SIZE))
     start = data.draw(st.integers(0, size - 1))
     end = data.draw(st.integers(start + 1, min(size, start + 300)))
-    r = Reader()
-    left, right = range_proof(start, end, size, r)
-    r.check_one_read(size)
-    rt = tree_hash(size, read)
+    left, right = range_proof(start, end, size)
+    rt = root(size)
     run = list(leaves()[start:end])
     verify_range(start, end, size, run, left, right, rt)
     i = data.draw(st.integers(0, len(run) - 1))

@@ -1,8 +1,9 @@
 """Receipts and proof documents (DESIGN §7), checked offline and built without a database.
 
-A small log is built by hand, its tree stored in a dict behind a `read_hashes` reader, its
-checkpoint signed with a fresh Ed25519 key, and the receipt assembled as `Ledger.receipt` does.
-Every way of breaking a receipt must fail with the error class that says what broke.
+A small log is built by hand, its proofs made by the naive RFC 9162 tree in
+`tests.verification.reference`, its checkpoint signed with a fresh Ed25519 key, and the documents
+assembled through the public types. Every way of breaking one must fail with the error class that
+says what broke, and nothing verifies without a trusted key or root.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.tree import consistency_proof, inclusion_proof, range_proof, stored_hash_index, tree_hash
+from tests.verification.reference import Tree
 from tests.verification.test_entry import FIXED, ORIGIN, OTHER_ORIGIN, Spec, build_log, leaf, mth
 from verification.checkpoint import Checkpoint, sign_checkpoint, verifier_key
+from verification.documents import verify_document
 from verification.errors import ChainError, FormatError, ProofError, SignatureError, VerificationError
-from verification.merkle import append_leaf
-from verification.receipt import verify_document, verify_receipt
+from verification.proofs import ConsistencyProof, InclusionProof, RangeProof
+from verification.receipt import Receipt, verify_receipt
+from verification.trust import Trust
 
 Doc = dict[str, Any]
 SIZE = 13  # not a power of two: proofs have right-border elements
@@ -38,10 +41,7 @@ OTHER_KEY = Ed25519PrivateKey.generate()
 @dataclass(frozen=True)
 class Log:
     headers: list[bytes]
-    store: dict[int, bytes]
-
-    def read(self, indexes: Sequence[int]) -> list[bytes]:
-        return [self.store[i] for i in indexes]
+    tree: Tree
 
     @property
     def hashes(self) -> list[bytes]:
@@ -51,12 +51,7 @@ class Log:
 def make_log(size: int, origin: str = ORIGIN) -> Log:
     headers = build_log([FIXED[i] if i < len(FIXED) else Spec(case=f"c-{i % 4}", channel="chat")
                          for i in range(size)], origin)
-    store: dict[int, bytes] = {}
-    peaks: list[bytes] = []
-    for n, data in enumerate(headers):
-        for offset, h in enumerate(append_leaf(peaks, n, leaf(data))):
-            store[stored_hash_index(0, n) + offset] = h
-    return Log(headers, store)
+    return Log(headers, Tree([leaf(data) for data in headers]))
 
 
 @cache
@@ -68,18 +63,22 @@ def make_receipt(seq: int, log: Log | None = None, size: int = SIZE, key: Ed2551
                  origin: str = ORIGIN) -> Doc:
     """What `Ledger.receipt` returns (ledger/service.py), built from the pieces."""
     log = log or the_log()
-    root = tree_hash(size, log.read)
+    root = log.tree.root(size)
     assert root == mth(log.hashes[:size])
     note = sign_checkpoint(Checkpoint(origin, size, root), key)
     return {
         "v": 1, "type": "caseledger.receipt", "log": origin, "seq": seq,
         "entry_hash": leaf(log.headers[seq]).hex(), "header": json.loads(log.headers[seq]),
-        "inclusion": {"tree_size": size, "proof": [p.hex() for p in inclusion_proof(seq, size, log.read)]},
+        "inclusion": {"tree_size": size, "proof": [p.hex() for p in log.tree.inclusion(seq, size)]},
         "checkpoint": note, "vkey": verifier_key(origin, key.public_key()),
     }
 
 
 VKEY = verifier_key(ORIGIN, KEY.public_key())
+TRUST = Trust.of(VKEY)
+#: the receipt's own key, as `--insecure-embedded-key` asks
+INSECURE = Trust(insecure_embedded_key=True)
+NOTHING = Trust()
 
 
 # --- valid receipts ------------------------------------------------------------------------------
@@ -88,37 +87,69 @@ VKEY = verifier_key(ORIGIN, KEY.public_key())
 @pytest.mark.parametrize("seq", range(SIZE))
 def test_every_receipt_verifies(seq: int) -> None:
     receipt = make_receipt(seq)
-    result = verify_receipt(receipt)
+    result = verify_receipt(receipt, TRUST)
     assert result == {
         "ok": True, "type": "caseledger.receipt", "log": ORIGIN, "seq": seq,
         "entry_hash": leaf(the_log().headers[seq]).hex(), "tree_size": SIZE,
-        "root": mth(the_log().hashes).hex(), "key_trusted": False,
+        "root": mth(the_log().hashes).hex(), "key_trusted": True,
     }
-    assert verify_receipt(receipt, trusted_vkey=VKEY)["key_trusted"] is True
-    assert verify_document(receipt) == result
+    assert verify_receipt(Receipt.from_json(receipt), TRUST) == result
+    assert verify_receipt(receipt, INSECURE) == {**result, "key_trusted": False}
+    assert verify_document(receipt, TRUST) == result
     # what a client gets after the document went through JSON on the wire
-    assert verify_document(json.loads(json.dumps(receipt)), VKEY)["key_trusted"] is True
+    assert verify_document(json.loads(json.dumps(receipt)), TRUST)["key_trusted"] is True
+
+
+def test_receipt_json_round_trip_is_the_wire_form() -> None:
+    receipt = make_receipt(3)
+    typed = Receipt.from_json(receipt)
+    assert typed.to_json() == receipt
+    assert list(typed.to_json()) == ["v", "type", "log", "seq", "entry_hash", "header", "inclusion", "checkpoint",
+                                     "vkey"]
+    assert typed.proof == tuple(receipt["inclusion"]["proof"]) and typed.tree_size == SIZE
+
+
+def test_receipt_ignores_unknown_members() -> None:
+    """A later receipt may carry an ``anchor`` (DESIGN §6); a version-1 verifier checks the rest."""
+    receipt = make_receipt(3) | {"anchor": {"chain": 1, "tx": "0x00"}}
+    assert Receipt.from_json(receipt).to_json() == make_receipt(3)
+    assert verify_document(receipt, TRUST)["ok"] is True
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 8, 9])
 def test_receipts_of_every_tree_size(size: int) -> None:
     log = make_log(size)
     for seq in range(size):
-        assert verify_receipt(make_receipt(seq, log, size), VKEY)["tree_size"] == size
+        assert verify_receipt(make_receipt(seq, log, size), TRUST)["tree_size"] == size
 
 
 def test_receipt_for_an_older_checkpoint() -> None:
     """An entry's receipt may be against any tree that contains it, not only the newest."""
     for size in (4, 9, SIZE):
-        assert verify_receipt(make_receipt(3, size=size), VKEY)["tree_size"] == size
+        assert verify_receipt(make_receipt(3, size=size), TRUST)["tree_size"] == size
 
 
-def test_trusted_key_makes_the_receipt_vkey_optional() -> None:
+def test_receipt_without_a_trusted_key_is_refused() -> None:
+    """Old code verified a receipt under its own key and returned ok; now that needs the explicit opt-out."""
+    for trust in (NOTHING, Trust.of(verifier_key(OTHER_ORIGIN, KEY.public_key()))):
+        with pytest.raises(VerificationError, match="key not trusted") as caught:
+            verify_receipt(make_receipt(2), trust)
+        assert type(caught.value) is VerificationError
+        with pytest.raises(VerificationError, match="key not trusted"):
+            verify_document(make_receipt(2), trust)
+
+
+def test_receipt_with_a_trusted_root() -> None:
     receipt = make_receipt(2)
-    del receipt["vkey"]
-    assert verify_receipt(receipt, VKEY)["key_trusted"] is True
-    with pytest.raises(FormatError):
-        verify_receipt(receipt)
+    assert verify_receipt(receipt, TRUST, root=mth(the_log().hashes))["ok"] is True
+    with pytest.raises(ProofError):
+        verify_receipt(receipt, TRUST, root=mth(the_log().hashes[:4]))
+
+
+def test_one_of_several_trusted_keys_suffices() -> None:
+    """While a log's key rotates, a verifier trusts the old and the new one."""
+    trust = Trust.of(verifier_key(ORIGIN, OTHER_KEY.public_key()), VKEY)
+    assert verify_receipt(make_receipt(2), trust)["key_trusted"] is True
 
 
 # --- broken receipts -----------------------------------------------------------------------------
@@ -298,26 +329,36 @@ BROKEN: list[Broken] = [
 ]
 
 
-@pytest.mark.parametrize(("mutation", "error"), [pytest.param(m, e, id=name) for name, m, e in BROKEN])
-def test_broken_receipt_is_refused(mutation: Mutation, error: type[Exception]) -> None:
+#: mutations of the embedded key: they matter only when that key is used
+EMBEDDED_KEY_ONLY = {"vkey of another log", "vkey of another key"}
+
+
+@pytest.mark.parametrize("trust", [pytest.param(INSECURE, id="embedded key"), pytest.param(TRUST, id="trusted key")])
+@pytest.mark.parametrize(("name", "mutation", "error"), [pytest.param(n, m, e, id=n) for n, m, e in BROKEN])
+def test_broken_receipt_is_refused(name: str, mutation: Mutation, error: type[Exception], trust: Trust) -> None:
     receipt = make_receipt(SEQ)
     broken = copy.deepcopy(receipt)
     mutation(broken)
     assert json.dumps(broken, sort_keys=True) != json.dumps(receipt, sort_keys=True), "the mutation changed nothing"
+    if trust is TRUST and name in EMBEDDED_KEY_ONLY:
+        assert verify_receipt(broken, trust)["key_trusted"] is True  # the embedded key is not used
+        return
     with pytest.raises(VerificationError) as caught:
-        verify_receipt(broken)
+        verify_receipt(broken, trust)
     assert type(caught.value) is error, caught.value.message
     with pytest.raises(error):
-        verify_document(broken)
+        verify_document(broken, trust)
 
 
 def test_a_self_consistent_forgery_needs_the_trusted_key() -> None:
     """Whoever holds another key can sign a receipt that checks out on its own; the trusted key refuses it."""
     forged = make_receipt(SEQ)
     _resign(OTHER_KEY, vkey_too=True)(forged)
-    assert verify_receipt(forged)["key_trusted"] is False
+    assert verify_receipt(forged, INSECURE)["key_trusted"] is False
     with pytest.raises(SignatureError):
-        verify_receipt(forged, trusted_vkey=VKEY)
+        verify_receipt(forged, TRUST)
+    with pytest.raises(VerificationError, match="key not trusted"):
+        verify_receipt(forged, NOTHING)
 
 
 @pytest.mark.parametrize(("vkey", "error"), [
@@ -329,22 +370,22 @@ def test_a_self_consistent_forgery_needs_the_trusted_key() -> None:
 ])
 def test_wrong_trusted_key_is_refused(vkey: str, error: type[Exception]) -> None:
     with pytest.raises(VerificationError) as caught:
-        verify_receipt(make_receipt(SEQ), trusted_vkey=vkey)
+        verify_receipt(make_receipt(SEQ), Trust.of(vkey))
     assert type(caught.value) is error
 
 
 def test_empty_trusted_key_is_not_trust() -> None:
     """An empty --vkey must not fall back to the receipt's own key and then report it as trusted."""
     with pytest.raises(FormatError):
-        verify_receipt(make_receipt(SEQ), trusted_vkey="")
+        Trust.of("")
 
 
 def test_receipt_of_another_log_under_its_own_key() -> None:
     other = make_log(SIZE, OTHER_ORIGIN)
     receipt = make_receipt(3, other, key=OTHER_KEY, origin=OTHER_ORIGIN)
-    assert verify_receipt(receipt)["log"] == OTHER_ORIGIN
+    assert verify_receipt(receipt, INSECURE)["log"] == OTHER_ORIGIN
     with pytest.raises(VerificationError) as caught:
-        verify_receipt(receipt, trusted_vkey=VKEY)
+        verify_receipt(receipt, TRUST)
     assert type(caught.value) is VerificationError
 
 
@@ -354,7 +395,7 @@ def test_random_proof_tampering(size: int, data: st.DataObject) -> None:
     log = make_log(size)
     seq = data.draw(st.integers(0, size - 1), label="seq")
     receipt = make_receipt(seq, log, size)
-    assert verify_receipt(receipt, VKEY)["ok"]
+    assert verify_receipt(receipt, TRUST)["ok"]
     proof: list[str] = receipt["inclusion"]["proof"]
     choices = ["add", "seq"] + (["flip", "drop"] if proof else [])
     what = data.draw(st.sampled_from(choices), label="what")
@@ -373,45 +414,103 @@ def test_random_proof_tampering(size: int, data: st.DataObject) -> None:
         receipt["header"]["seq"] = other
         _rehash(receipt)
     with pytest.raises(ProofError):
-        verify_receipt(receipt, VKEY)
+        verify_receipt(receipt, TRUST)
 
 
 # --- proof documents -----------------------------------------------------------------------------
 
 
-def inclusion_doc(seq: int, size: int = SIZE) -> Doc:
+def _note(size: int, key: Ed25519PrivateKey = KEY) -> str:
+    return sign_checkpoint(Checkpoint(ORIGIN, size, mth(the_log().hashes[:size])), key)
+
+
+def inclusion_doc(seq: int, size: int = SIZE, signed: bool = True) -> Doc:
     log = the_log()
-    return {"log": ORIGIN, "leaf_index": seq, "tree_size": size, "leaf_hash": leaf(log.headers[seq]).hex(),
-            "root": mth(log.hashes[:size]).hex(), "proof": [p.hex() for p in inclusion_proof(seq, size, log.read)]}
+    return InclusionProof(ORIGIN, seq, size, leaf(log.headers[seq]).hex(), mth(log.hashes[:size]).hex(),
+                          tuple(p.hex() for p in log.tree.inclusion(seq, size)),
+                          _note(size) if signed else None).to_json()
 
 
-def consistency_doc(first: int, second: int = SIZE) -> Doc:
+def consistency_doc(first: int, second: int = SIZE, signed: bool = True) -> Doc:
     log = the_log()
-    return {"log": ORIGIN, "first": first, "second": second, "first_root": mth(log.hashes[:first]).hex(),
-            "second_root": mth(log.hashes[:second]).hex(),
-            "proof": [p.hex() for p in consistency_proof(first, second, log.read)]}
+    return ConsistencyProof(ORIGIN, first, second, mth(log.hashes[:first]).hex(), mth(log.hashes[:second]).hex(),
+                            tuple(p.hex() for p in log.tree.consistency(first, second)),
+                            _note(second) if signed else None).to_json()
 
 
-def range_doc(start: int, end: int, size: int = SIZE) -> Doc:
+def range_doc(start: int, end: int, size: int = SIZE, signed: bool = True) -> Doc:
     log = the_log()
-    left, right = range_proof(start, end, size, log.read)
-    return {"log": ORIGIN, "start": start, "end": end, "tree_size": size, "root": mth(log.hashes[:size]).hex(),
-            "entry_hashes": [h.hex() for h in log.hashes[start:end]], "left": [h.hex() for h in left],
-            "right": [h.hex() for h in right]}
+    left, right = log.tree.range(start, end, size)
+    return RangeProof(ORIGIN, start, end, size, mth(log.hashes[:size]).hex(),
+                      tuple(h.hex() for h in log.hashes[start:end]), tuple(h.hex() for h in left),
+                      tuple(h.hex() for h in right), _note(size) if signed else None).to_json()
 
 
 def test_every_proof_document_verifies() -> None:
     for size in range(1, SIZE + 1):
+        root = mth(the_log().hashes[:size]).hex()
         for seq in range(size):
-            assert verify_document(inclusion_doc(seq, size)) == {
-                "ok": True, "type": "inclusion", "log": ORIGIN, "tree_size": size}
+            assert verify_document(inclusion_doc(seq, size), TRUST) == {
+                "ok": True, "type": "caseledger.inclusion-proof", "log": ORIGIN, "leaf_index": seq,
+                "tree_size": size, "root": root, "trusted_root": "checkpoint"}
         for first in range(1, size + 1):
-            assert verify_document(consistency_doc(first, size)) == {
-                "ok": True, "type": "consistency", "log": ORIGIN, "first": first, "second": size}
+            assert verify_document(consistency_doc(first, size), TRUST) == {
+                "ok": True, "type": "caseledger.consistency-proof", "log": ORIGIN, "first": first, "second": size,
+                "first_root": mth(the_log().hashes[:first]).hex(), "second_root": root,
+                "trusted_root": "checkpoint"}
         for start in range(size):
             for end in range(start + 1, size + 1):
-                assert verify_document(range_doc(start, end, size)) == {
-                    "ok": True, "type": "range", "log": ORIGIN, "start": start, "end": end}
+                assert verify_document(range_doc(start, end, size), TRUST) == {
+                    "ok": True, "type": "caseledger.range-proof", "log": ORIGIN, "start": start, "end": end,
+                    "tree_size": size, "root": root, "trusted_root": "checkpoint"}
+
+
+MAKERS: list[Callable[[bool], Doc]] = [
+    lambda signed: inclusion_doc(5, signed=signed),
+    lambda signed: consistency_doc(5, signed=signed),
+    lambda signed: range_doc(3, 7, signed=signed),
+]
+MAKER_IDS = ["inclusion", "consistency", "range"]
+
+
+@pytest.mark.parametrize("make", MAKERS, ids=MAKER_IDS)
+def test_proof_without_a_trusted_root_is_refused(make: Callable[[bool], Doc]) -> None:
+    """Old code returned ok for any self-consistent proof; a proof only counts against a trusted root."""
+    for doc, trust in ((make(False), TRUST), (make(False), INSECURE), (make(True), NOTHING), (make(True), INSECURE)):
+        with pytest.raises(VerificationError, match="no trusted root") as caught:
+            verify_document(doc, trust)
+        assert type(caught.value) is VerificationError
+
+
+@pytest.mark.parametrize("make", MAKERS, ids=MAKER_IDS)
+def test_proof_against_an_explicit_root(make: Callable[[bool], Doc]) -> None:
+    doc = make(False)
+    root = mth(the_log().hashes).hex()
+    assert verify_document(doc, NOTHING, root=bytes.fromhex(root))["trusted_root"] == "root"
+    with pytest.raises(ProofError):
+        verify_document(doc, NOTHING, root=mth(the_log().hashes[:4]))
+    with pytest.raises(FormatError):
+        verify_document(doc, NOTHING, root=bytes.fromhex(root)[:31])
+
+
+@pytest.mark.parametrize("make", MAKERS, ids=MAKER_IDS)
+def test_proof_checkpoint_must_be_signed_by_the_trusted_key(make: Callable[[bool], Doc]) -> None:
+    doc = make(True) | {"checkpoint": _note(SIZE, OTHER_KEY)}
+    with pytest.raises(SignatureError):
+        verify_document(doc, TRUST)
+    older = make(True) | {"checkpoint": _note(SIZE - 1)}
+    with pytest.raises(ProofError):
+        verify_document(older, TRUST)
+
+
+@pytest.mark.parametrize("cls", [InclusionProof, ConsistencyProof, RangeProof])
+def test_proof_types_round_trip(cls: type[Any]) -> None:
+    doc = {InclusionProof: inclusion_doc(5), ConsistencyProof: consistency_doc(5), RangeProof: range_doc(3, 7)}[cls]
+    typed = cls.from_json(doc)
+    assert typed.to_json() == doc
+    assert list(doc)[:2] == ["type", "v"] and doc["v"] == 1 and doc["type"] == cls.TYPE
+    unsigned = cls.from_json({k: v for k, v in doc.items() if k != "checkpoint"})
+    assert unsigned.checkpoint is None and "checkpoint" not in unsigned.to_json()
 
 
 def _list_edit(name: str, edit: Callable[[list[Any]], object]) -> Mutation:
@@ -445,7 +544,8 @@ INCLUSION_BROKEN: list[Broken] = [
     *_common("proof", ["leaf_hash", "root"]),
     ("leaf_index changed", _set("leaf_index", 4), ProofError),
     ("leaf_index outside", _set("leaf_index", SIZE), ProofError),
-    ("leaf_index negative", _set("leaf_index", -1), ProofError),
+    ("leaf_index negative", _set("leaf_index", -1), FormatError),
+    ("leaf_index true", _set("leaf_index", True), FormatError),
     ("leaf_index a string", _set("leaf_index", "5"), FormatError),
     # A bare proof's tree_size only shapes the path: a proof in 13 leaves and 13's root also
     # "verify" as size 14 or 16. Receipts take size and root from the signed checkpoint.
@@ -480,6 +580,16 @@ DOCS: list[tuple[str, Callable[[], Doc], Mutation, type[Exception]]] = [
     *[("consistency: " + name, lambda: consistency_doc(5), m, e) for name, m, e in CONSISTENCY_BROKEN],
     *[("range: " + name, lambda: range_doc(3, 7), m, e) for name, m, e in RANGE_BROKEN],
     ("unknown shape", lambda: {"log": ORIGIN, "proof": []}, lambda d: None, FormatError),
+    ("untyped proof as prove printed it", lambda: {k: v for k, v in inclusion_doc(5).items() if k not in {
+        "type", "v", "checkpoint"}}, lambda d: None, FormatError),
+    *[(f"{kind}: {name}", make, m, FormatError) for kind, make in [
+        ("inclusion", lambda: inclusion_doc(5)), ("consistency", lambda: consistency_doc(5)),
+        ("range", lambda: range_doc(3, 7))] for name, m in [
+        ("type unknown", _set("type", "caseledger.proof")), ("type missing", _delete("type")),
+        ("v 2", _set("v", 2)), ("v true", _set("v", True)), ("v missing", _delete("v")),
+        ("log missing", _delete("log")), ("log not a string", _set("log", 7)),
+        ("checkpoint not a string", _set("checkpoint", 7)),
+        ("checkpoint malformed", _set("checkpoint", "not a note"))]],
 ]
 
 
@@ -489,5 +599,5 @@ def test_broken_proof_document_is_refused(make: Callable[[], Doc], mutation: Mut
     doc = make()
     mutation(doc)
     with pytest.raises(VerificationError) as caught:
-        verify_document(doc)
+        verify_document(doc, TRUST)
     assert type(caught.value) is error, caught.value.message

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+)
+
+from verification.entry import CASE_PATTERN, MAX_JSON_DEPTH, format_time, json_depth
 
 Channel = Literal["phone", "email", "chat", "sms", "social", "video", "in_person", "api"]
+CaseId = Annotated[str, StringConstraints(pattern=f"^{CASE_PATTERN}$")]
 MetaKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 MetaValue = Annotated[str, StringConstraints(max_length=256)] | StrictInt | StrictBool | None
 Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -16,7 +28,7 @@ Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 class InteractionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    case: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
+    case: CaseId
     channel: Channel
     direction: Literal["inbound", "outbound", "internal"]
     subject_ref: Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -24,11 +36,41 @@ class InteractionIn(BaseModel):
     content: dict[str, Any]
     meta: Annotated[dict[MetaKey, MetaValue], Field(max_length=32)] = Field(default_factory=dict)
 
+    @field_validator("content")
+    @classmethod
+    def _content_depth(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if json_depth(value) > MAX_JSON_DEPTH:
+            raise ValueError(f"content nests deeper than {MAX_JSON_DEPTH} levels")
+        return value
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _occurred_in_range(cls, value: datetime | None) -> datetime | None:
+        if value is not None:
+            try:
+                format_time(value)
+            except (OverflowError, ValueError):
+                raise ValueError("occurred_at is out of range once converted to UTC") from None
+        return value
+
     def clear_meta(self) -> dict[str, Any]:
         meta: dict[str, Any] = dict(self.meta) | {"direction": self.direction}
         if self.occurred_at is not None:
-            meta["occurred_at"] = self.occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            meta["occurred_at"] = format_time(self.occurred_at)
         return meta
+
+
+class AssignmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agent: Annotated[str, StringConstraints(pattern=r"^user:[A-Za-z0-9._@:-]{1,120}$")]
+
+
+class CaseAssignmentsOut(BaseModel):
+    case: str
+    exists: bool
+    opener: str | None
+    agents: list[str]
 
 
 class Receipt(BaseModel):
@@ -65,7 +107,15 @@ class LogInfo(BaseModel):
     vkey: str
 
 
-class InclusionProof(BaseModel):
+class _ProofDocument(BaseModel):
+    """What every proof document carries (DESIGN §7); `checkpoint` when asked for (`?checkpoint=true`)."""
+
+    type: str
+    v: int
+    checkpoint: str | None = Field(default=None, description="C2SP signed checkpoint for the proof's tree size")
+
+
+class InclusionProof(_ProofDocument):
     log: str
     leaf_index: int
     tree_size: int
@@ -74,7 +124,7 @@ class InclusionProof(BaseModel):
     proof: list[Hex]
 
 
-class ConsistencyProof(BaseModel):
+class ConsistencyProof(_ProofDocument):
     log: str
     first: int
     second: int
@@ -83,7 +133,7 @@ class ConsistencyProof(BaseModel):
     proof: list[Hex]
 
 
-class RangeProof(BaseModel):
+class RangeProof(_ProofDocument):
     log: str
     start: int
     end: int

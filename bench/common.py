@@ -20,7 +20,8 @@ import psutil
 import psycopg
 from pydantic import SecretStr
 
-from ledger.service import Ledger, NewEntry
+from ledger.appender import NewEntry
+from ledger.service import Ledger
 from ledger.settings import Settings
 
 __all__ = [
@@ -236,7 +237,7 @@ def fresh_ledger(backend: str, tmp_root: Path) -> Iterator[Store]:
             Ledger.initialise(settings)
             ledger = Ledger.open(settings)
             try:
-                ledger.create_tenant(TENANT)
+                ledger.tenants.create(TENANT)
                 yield Store(ledger, settings, directory)
             finally:
                 ledger.close()

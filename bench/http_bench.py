@@ -288,7 +288,7 @@ def measure(backend: str, workers: int, duration: float, tmp_root: Path) -> list
         ledger = Ledger.open(store.settings)
         try:
             started = time.perf_counter()
-            report = ledger.verify_log(TENANT)
+            report = ledger.logcheck.verify(TENANT)
             verify_s = time.perf_counter() - started
         finally:
             ledger.close()

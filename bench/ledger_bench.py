@@ -39,8 +39,8 @@ _BENCH_DIR = Path(__file__).resolve().parent
 
 def _warm(store: Store, workload: Workload) -> None:
     """Untimed: create every subject and data key, and one full batch, so timing sees steady state."""
-    store.ledger.append_batch(TENANT, workload.warm_subjects())
-    store.ledger.append_batch(TENANT, workload.batch(BATCH))
+    store.ledger.appender.append_batch(TENANT, workload.warm_subjects())
+    store.ledger.appender.append_batch(TENANT, workload.batch(BATCH))
 
 
 def _ms(values: list[float]) -> tuple[float, float]:
@@ -65,7 +65,7 @@ def bench_append(ctx: Context, backend: str) -> None:
         for _ in range(n_batches):
             batch = workload.batch(BATCH)
             start = time.perf_counter()
-            store.ledger.append_batch(TENANT, batch)
+            store.ledger.appender.append_batch(TENANT, batch)
             times.append(elapsed(start))
         p50, p99 = _ms(times)
         ctx.add(Result(
@@ -83,7 +83,7 @@ def bench_append(ctx: Context, backend: str) -> None:
         wall = time.perf_counter()
         for entry in entries:
             start = time.perf_counter()
-            store.ledger.append(TENANT, entry)
+            store.ledger.appender.append(TENANT, entry)
             latencies.append(elapsed(start))
         total = elapsed(wall)
         p50, p99 = _ms(latencies)
@@ -98,7 +98,7 @@ def bench_append(ctx: Context, backend: str) -> None:
         workload = Workload(seed=3)
         _warm(store, workload)
         ledger = store.ledger
-        committer: Any = ledger._committer
+        committer: Any = ledger.appender
         work = [workload.batch(per_thread) for _ in range(threads)]
         lats: list[list[float]] = [[] for _ in range(threads)]
         errors: list[BaseException] = []
@@ -109,7 +109,7 @@ def bench_append(ctx: Context, backend: str) -> None:
             try:
                 for entry in work[index]:
                     start = time.perf_counter()
-                    ledger.append(TENANT, entry)
+                    ledger.appender.append(TENANT, entry)
                     lats[index].append(elapsed(start))
             except BaseException as exc:  # reported below
                 errors.append(exc)
@@ -153,13 +153,13 @@ class _Growth:
 def _grow(store: Store, workload: Workload, target: int, batch: int,
           give_up: Callable[[int, float], str] | None = None) -> _Growth:
     """Append until the log has `target` entries (or `give_up(entries left, last rate)` says why not)."""
-    size = store.ledger.tenant_info(TENANT).size or 0
+    size = store.ledger.tenants.info(TENANT).size or 0
     growth = _Growth()
     while size < target:
         n = min(batch, target - size)
         entries = workload.batch(n)
         start = time.perf_counter()
-        store.ledger.append_batch(TENANT, entries)
+        store.ledger.appender.append_batch(TENANT, entries)
         took = elapsed(start)
         growth.seconds += took
         growth.added += n
@@ -183,7 +183,7 @@ def _proofs(ctx: Context, store: Store, backend: str, size: int, samples: int) -
         seq = rnd.randrange(size)
         tree_size = rnd.randint(seq + 1, size)
         start = time.perf_counter()
-        proof = ledger.prove_inclusion(TENANT, seq, tree_size)
+        proof = ledger.proofs.inclusion(TENANT, seq, tree_size).to_json()
         inclusion.append(elapsed(start))
         lengths += len(proof["proof"])
         if i < 20:  # sanity: the proofs we time are proofs that verify
@@ -201,7 +201,7 @@ def _proofs(ctx: Context, store: Store, backend: str, size: int, samples: int) -
         first = rnd.randint(1, size - 1)
         second = rnd.randint(first + 1, size)
         start = time.perf_counter()
-        proof = ledger.prove_consistency(TENANT, first, second)
+        proof = ledger.proofs.consistency(TENANT, first, second).to_json()
         consistency.append(elapsed(start))
         lengths += len(proof["proof"])
         if i < 20:
@@ -251,12 +251,12 @@ def bench_scale(ctx: Context, backend: str) -> None:
     build_batch = 1000 if ctx.quick else 5000
     with fresh_ledger(backend, ctx.tmp_root) as store:
         workload = Workload(seed=7)
-        store.ledger.append_batch(TENANT, workload.warm_subjects())
+        store.ledger.appender.append_batch(TENANT, workload.warm_subjects())
         build_total = 0.0
         measured: list[tuple[int, dict[str, float]]] = []
         last: dict[str, float] = {}
         for size in sizes:
-            current = store.ledger.tenant_info(TENANT).size or 0
+            current = store.ledger.tenants.info(TENANT).size or 0
             if backend == "postgres" and size == sizes[-1] and not ctx.quick and not _fits(ctx, size, current, last):
                 continue
             guard = None

@@ -43,29 +43,29 @@ def main() -> None:
             fresh_ledger(args.backend, Path(tmp)) as store:
         ledger = store.ledger
         workload = Workload(seed=5)
-        ledger.append_batch(TENANT, workload.warm_subjects())
-        ledger.append_batch(TENANT, workload.batch(1000))
+        ledger.appender.append_batch(TENANT, workload.warm_subjects())
+        ledger.appender.append_batch(TENANT, workload.batch(1000))
 
         batches = [workload.batch(1000) for _ in range(args.batches)]
         start = time.perf_counter()
         for batch in batches[: args.batches // 2]:
-            ledger.append_batch(TENANT, batch)
+            ledger.appender.append_batch(TENANT, batch)
         plain = (args.batches // 2) * 1000 / (time.perf_counter() - start)
         profile = cProfile.Profile()
         profile.enable()
         for batch in batches[args.batches // 2 :]:
-            ledger.append_batch(TENANT, batch)
+            ledger.appender.append_batch(TENANT, batch)
         profile.disable()
         print(f"=== append_batch x1000 on {args.backend}: {plain:,.0f} entries/s without the profiler")
         show(profile, args.top)
 
-        size = ledger.tenant_info(TENANT).size or 0
+        size = ledger.tenants.info(TENANT).size or 0
         start = time.perf_counter()
-        ledger.verify_log(TENANT)
+        ledger.logcheck.verify(TENANT)
         plain = size / (time.perf_counter() - start)
         profile = cProfile.Profile()
         profile.enable()
-        ledger.verify_log(TENANT)
+        ledger.logcheck.verify(TENANT)
         profile.disable()
         print(f"=== verify_log of {size:,} entries on {args.backend}: {plain:,.0f} entries/s without the profiler")
         show(profile, args.top)
@@ -74,12 +74,12 @@ def main() -> None:
         seqs = [rnd.randrange(size) for _ in range(args.proofs)]
         start = time.perf_counter()
         for seq in seqs:
-            ledger.prove_inclusion(TENANT, seq)
+            ledger.proofs.inclusion(TENANT, seq)
         plain = (time.perf_counter() - start) / len(seqs) * 1000
         profile = cProfile.Profile()
         profile.enable()
         for seq in seqs:
-            ledger.prove_inclusion(TENANT, seq)
+            ledger.proofs.inclusion(TENANT, seq)
         profile.disable()
         print(f"=== prove_inclusion at {size:,} on {args.backend}: mean {plain:.3f} ms without the profiler")
         show(profile, args.top)

@@ -35,16 +35,16 @@ def main() -> None:
                         master_key=SecretStr(os.environ["CASELEDGER_BENCH_MASTER_KEY"]))
     ledger = Ledger.open(settings)
     try:
-        ledger.tenant_info(tenant)  # load the tenant and open a connection: not part of the pass
+        ledger.tenants.info(tenant)  # load the tenant and open a connection: not part of the pass
         start_rss = rss_mb(psutil.Process())
         start = time.perf_counter()
-        report = ledger.verify_log(tenant)
+        report = ledger.logcheck.verify(tenant)
         seconds = time.perf_counter() - start
         print(json.dumps({"size": report["size"], "seconds": seconds, "ok": report["ok"], "rss_start_mb": start_rss}),
               flush=True)
         if traced:
             tracemalloc.start()
-            ledger.verify_log(tenant)
+            ledger.logcheck.verify(tenant)
             print(json.dumps({"tracemalloc_peak_mb": tracemalloc.get_traced_memory()[1] / 2**20}), flush=True)
             tracemalloc.stop()
     finally:

@@ -4,7 +4,9 @@ Every caller hands its items to `GroupCommitter.submit` and blocks. The first ca
 becomes the leader: it takes everything queued for that log, writes it with one transaction, hands
 each caller its own results, and passes leadership to the next waiting caller, if any. A caller
 returns only after the transaction holding its items has committed, so an acknowledgement is never
-ahead of durability.
+ahead of durability. When a shared transaction fails, each caller's items are written again in a
+transaction of their own, so items refused under the lock (a case that must be new, say) fail only
+the caller that sent them.
 
 `BackgroundBatcher` is the same for callers that must not block (an asyncio server): they get a
 Future, and one background thread writes what they queued, together.
@@ -46,6 +48,11 @@ class GroupCommitter(Generic[Item, Result]):
         #: transactions written so far (a gauge of how well appends are grouped)
         self.commits = 0
 
+    def waiting(self, log_id: int) -> int:
+        """Callers queued for `log_id` behind the transaction being written (a gauge)."""
+        with self._lock:
+            return len(self._queues.get(log_id, ()))
+
     def submit(self, log_id: int, items: Sequence[Item]) -> list[Result]:
         waiter: _Waiter[Item, Result] = _Waiter(items)
         with self._lock:
@@ -83,12 +90,18 @@ class GroupCommitter(Generic[Item, Result]):
         group = self._take(log_id)
         try:
             items = [item for waiter in group for item in waiter.items]
-            results = self._write(log_id, items)
-            self.commits += 1
-            start = 0
-            for waiter in group:
-                waiter.result = results[start : start + len(waiter.items)]
-                start += len(waiter.items)
+            try:
+                results = self._write(log_id, items)
+            except Exception:
+                if len(group) == 1:
+                    raise
+                self._write_alone(log_id, group)  # one caller's items failed the whole transaction
+            else:
+                self.commits += 1
+                start = 0
+                for waiter in group:
+                    waiter.result = results[start : start + len(waiter.items)]
+                    start += len(waiter.items)
         except BaseException as exc:  # every caller of the failed transaction learns why
             for waiter in group:
                 waiter.error = exc
@@ -104,6 +117,17 @@ class GroupCommitter(Generic[Item, Result]):
             for waiter in group:
                 if not waiter.lead:
                     waiter.done.set()
+
+
+    def _write_alone(self, log_id: int, group: list[_Waiter[Item, Result]]) -> None:
+        """Write each caller's items in a transaction of its own, so that items one caller got
+        wrong (refused under the lock) fail only that caller."""
+        for waiter in group:
+            try:
+                waiter.result = self._write(log_id, list(waiter.items))
+                self.commits += 1
+            except BaseException as exc:
+                waiter.error = exc
 
 
 @dataclass
@@ -176,11 +200,23 @@ class BackgroundBatcher(Generic[Key, Item, Result]):
             for key, group in groups.items():
                 try:
                     results = self._write(key, [item for request in group for item in request.items])
-                except BaseException as exc:  # every request of the failed call learns why
-                    for request in group:
+                except BaseException as exc:
+                    if len(group) > 1 and isinstance(exc, Exception):
+                        # one request's items failed the shared call: each request alone, so
+                        # only that one learns of it
+                        for request in group:
+                            self._complete(request, key)
+                        continue
+                    for request in group:  # every request of the failed call learns why
                         request.future.set_exception(exc)
                     continue
                 start = 0
                 for request in group:
                     request.future.set_result(results[start : start + len(request.items)])
                     start += len(request.items)
+
+    def _complete(self, request: _Request[Key, Item, Result], key: Key) -> None:
+        try:
+            request.future.set_result(self._write(key, list(request.items)))
+        except BaseException as exc:
+            request.future.set_exception(exc)

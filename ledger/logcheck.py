@@ -24,17 +24,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
-from ledger import repository as repo
+from ledger.connections import snapshot
 from ledger.db import make_engine
+from ledger.repository import checkpoints as checkpoint_repo
+from ledger.repository import entries as entry_repo
+from ledger.repository import nodes as node_repo
+from ledger.repository import tenants as tenant_repo
+from ledger.tenants import Tenants
 from ledger.tree import stored_hash_count, stored_hash_index
 from verification.checkpoint import NoteVerifier, key_id, open_checkpoint
 from verification.entry import ZERO_HASH, LogVerifier
 from verification.errors import ChainError, VerificationError
-from verification.merkle import EMPTY_ROOT, root_from_peaks
+from verification.merkle import EMPTY_ROOT, CompactRange
 
-__all__ = ["PARALLEL_MIN_ENTRIES", "PARALLEL_MIN_ENTRIES_FORK", "verify_stored_log"]
+__all__ = ["PARALLEL_MIN_ENTRIES", "PARALLEL_MIN_ENTRIES_FORK", "LogCheck", "verify_stored_log"]
 
 #: below this many entries one process verifies the log: a spawned worker takes some 0.6 s to start
 PARALLEL_MIN_ENTRIES = 200_000
@@ -87,7 +93,7 @@ def _peaks_at(conn: Connection, log_id: int, size: int) -> list[bytes]:
         if size >> level & 1:
             indexes.append(stored_hash_index(level, offset >> level))
             offset += 1 << level
-    found = repo.read_nodes(conn, log_id, indexes)
+    found = node_repo.read_nodes(conn, log_id, indexes)
     if len(found) != len(indexes):
         raise ChainError(f"stored tree lacks the peaks at size {size}", seq=size)
     return [found[index] for index in indexes]
@@ -107,8 +113,8 @@ def _verify_segment(conn: Connection, log_id: int, origin: str, start: int, end:
     add, check_columns, get_root = log.add, _check_columns, roots.get
     expected_node = stored_hash_index(0, start)
     seq = start
-    for rows in repo.entry_pages(conn, log_id, start=start, stop=end):
-        nodes = repo.node_range(conn, log_id, expected_node, stored_hash_index(0, rows[-1][0] + 1))
+    for rows in entry_repo.entry_pages(conn, log_id, start=start, stop=end):
+        nodes = node_repo.node_range(conn, log_id, expected_node, stored_hash_index(0, rows[-1][0] + 1))
         have, k = len(nodes), 0
         for row in rows:
             if row[0] != seq:
@@ -175,7 +181,7 @@ def _signed_roots(conn: Connection, log_id: int, origin: str, public_key: Ed2551
                   public_bytes: bytes) -> dict[int, bytes]:
     verifier = NoteVerifier(origin, key_id(origin, public_bytes), public_key)
     roots: dict[int, bytes] = {}
-    for row in repo.list_checkpoints(conn, log_id):
+    for row in checkpoint_repo.list_checkpoints(conn, log_id):
         checkpoint = open_checkpoint(row.note, verifier)
         if checkpoint.size != row.size or checkpoint.root != bytes(row.root):
             raise VerificationError(f"stored checkpoint at size {row.size} differs from its signed note")
@@ -189,8 +195,8 @@ def verify_stored_log(conn: Connection, log_id: int, origin: str, public_key: Ed
 
     `url` (with credentials) lets large logs be verified by `workers` processes in parallel.
     """
-    head = repo.get_log(conn, log_id)
-    size = repo.count_entries(conn, log_id)
+    head = tenant_repo.get_log(conn, log_id)
+    size = entry_repo.count_entries(conn, log_id)
     roots = _signed_roots(conn, log_id, origin, public_key, bytes(head.public_key))
     rolled_back = [s for s in roots if s > size]
     if rolled_back:
@@ -219,11 +225,11 @@ def verify_stored_log(conn: Connection, log_id: int, origin: str, public_key: Ed
         segments = [_verify_segment(conn, log_id, origin, a, b, roots)
                     for a, b in itertools.pairwise(bounds)]
     checkpoints, nodes, heads = _merge(segments)
-    stored_heads = repo.all_case_heads(conn, log_id)
+    stored_heads = entry_repo.all_case_heads(conn, log_id)
     if stored_heads != heads:
         wrong = sorted(set(stored_heads.items()) ^ set(heads.items()))[0][0]
         raise ChainError(f"the stored head of case {wrong!r} is not the case's last entry", seq=size, case=wrong)
-    if repo.has_nodes_from(conn, log_id, stored_hash_count(size)):
+    if node_repo.has_nodes_from(conn, log_id, stored_hash_count(size)):
         raise ChainError(f"stored tree has nodes beyond the {size} entries", seq=size)
     last_hash = next((s.last_hash for s in reversed(segments) if s.start < s.end), ZERO_HASH)
     peaks = segments[-1].peaks
@@ -232,7 +238,23 @@ def verify_stored_log(conn: Connection, log_id: int, origin: str, public_key: Ed
             f"log head says {head.size} entries ending in {head.head_hash[:16]}…, the entries end at {size}",
             seq=min(head.size, size),
         )
-    root = root_from_peaks(peaks) if size else EMPTY_ROOT
+    root = CompactRange(size, list(peaks)).root()
     checkpoints += 0 in roots
     return {"log": origin, "size": size, "root": root.hex(), "nodes": nodes, "checkpoints": checkpoints,
             "ok": True}
+
+
+class LogCheck:
+    """`verify-log` for a tenant: the stored log re-verified from one database snapshot."""
+
+    def __init__(self, engine: Engine, tenants: Tenants) -> None:
+        self._engine = engine
+        self._tenants = tenants
+
+    def verify(self, tenant: str, *, workers: int | None = None) -> dict[str, Any]:
+        """Raise `VerificationError` naming the first bad seq; large logs use several processes
+        (`workers`, default: by size and cores)."""
+        context = self._tenants.get(tenant)
+        with snapshot(self._engine) as conn:
+            return verify_stored_log(conn, context.log_id, context.origin, context.public_key,
+                                     url=self._engine.url.render_as_string(hide_password=False), workers=workers)

@@ -18,17 +18,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 
-from verification.merkle import EMPTY_ROOT, HASH_SIZE, node_hash, range_decomposition
+from verification.merkle import EMPTY_ROOT, HASH_SIZE, node_hash, range_decomposition, trailing_zeros
 
 __all__ = [
     "HashReader",
+    "consistency_indexes",
     "consistency_proof",
+    "inclusion_indexes",
     "inclusion_proof",
+    "range_indexes",
     "range_proof",
     "split_stored_hash_index",
     "stored_hash_count",
     "stored_hash_index",
     "tree_hash",
+    "tree_hash_indexes",
 ]
 
 #: ``read_hashes(indexes) -> hashes``, same length and order as ``indexes``.
@@ -50,10 +54,6 @@ def stored_hash_index(level: int, n: int) -> int:
     return 2 * m - m.bit_count() + level
 
 
-def _trailing_zeros(n: int) -> int:
-    return (n & -n).bit_length() - 1
-
-
 def split_stored_hash_index(index: int) -> tuple[int, int]:
     """Inverse of :func:`stored_hash_index`: the (level, n) stored at ``index``."""
     if index < 0:
@@ -65,7 +65,7 @@ def split_stored_hash_index(index: int) -> tuple[int, int]:
     while True:
         # leaf n writes itself and one parent per trailing one bit of n, i.e.
         # 1 + trailing_zeros(n + 1) hashes, so leaf n + 1 is stored right after them
-        nxt = index_n + 1 + _trailing_zeros(n + 1)
+        nxt = index_n + 1 + trailing_zeros(n + 1)
         if nxt > index:
             break
         n += 1
@@ -182,21 +182,36 @@ def _read(read_hashes: HashReader, indexes: list[int]) -> Iterator[bytes]:
     return iter(hashes)
 
 
-# --- public -------------------------------------------------------------------------------------
+# --- public: the indexes a computation needs, then the computation --------------------------------
+
+
+def tree_hash_indexes(size: int) -> list[int]:
+    """Stored indexes :func:`tree_hash` reads for ``size``: its ``popcount(size)`` peaks."""
+    if size < 0:
+        raise ValueError(f"negative tree size {size}")
+    need: list[int] = []
+    _subtree_indexes(0, size, need)
+    return need
 
 
 def tree_hash(size: int, read_hashes: HashReader) -> bytes:
     """RFC 9162 §2.1.1 MTH of the first ``size`` leaves (``EMPTY_ROOT`` for 0, without a read).
 
-    Reads the ``popcount(size)`` peaks. Raises ``ValueError`` for a negative size.
+    Raises ``ValueError`` for a negative size.
     """
-    if size < 0:
-        raise ValueError(f"negative tree size {size}")
-    if size == 0:
+    need = tree_hash_indexes(size)
+    if not need:
         return EMPTY_ROOT
-    need: list[int] = []
-    _subtree_indexes(0, size, need)
     return _subtree_hash(0, size, _read(read_hashes, need))
+
+
+def inclusion_indexes(index: int, size: int) -> list[int]:
+    """Stored indexes :func:`inclusion_proof` reads. Requires ``0 <= index < size`` (``ValueError``)."""
+    if not 0 <= index < size:
+        raise ValueError(f"leaf index {index} is outside a tree of size {size}")
+    need: list[int] = []
+    _inclusion_indexes(0, size, index, need)
+    return need
 
 
 def inclusion_proof(index: int, size: int, read_hashes: HashReader) -> list[bytes]:
@@ -205,13 +220,19 @@ def inclusion_proof(index: int, size: int, read_hashes: HashReader) -> list[byte
     Requires ``0 <= index < size`` (``ValueError`` otherwise). A tree of one leaf has an empty
     proof and reads nothing; otherwise ``read_hashes`` is called once.
     """
-    if not 0 <= index < size:
-        raise ValueError(f"leaf index {index} is outside a tree of size {size}")
-    need: list[int] = []
-    _inclusion_indexes(0, size, index, need)
+    need = inclusion_indexes(index, size)
     if not need:
         return []
     return _inclusion_path(0, size, index, _read(read_hashes, need))
+
+
+def consistency_indexes(size1: int, size2: int) -> list[int]:
+    """Stored indexes :func:`consistency_proof` reads. Requires ``0 < size1 <= size2`` (``ValueError``)."""
+    if not 0 < size1 <= size2:
+        raise ValueError(f"cannot prove consistency from size {size1} to size {size2}")
+    need: list[int] = []
+    _consistency_indexes(0, size2, size1, need)
+    return need
 
 
 def consistency_proof(size1: int, size2: int, read_hashes: HashReader) -> list[bytes]:
@@ -221,13 +242,22 @@ def consistency_proof(size1: int, size2: int, read_hashes: HashReader) -> list[b
     meaningless and ``verification.merkle.verify_consistency`` rejects it). Equal sizes give an
     empty proof without a read; otherwise ``read_hashes`` is called once.
     """
-    if not 0 < size1 <= size2:
-        raise ValueError(f"cannot prove consistency from size {size1} to size {size2}")
-    need: list[int] = []
-    _consistency_indexes(0, size2, size1, need)
+    need = consistency_indexes(size1, size2)
     if not need:
         return []
     return _consistency_path(0, size2, size1, _read(read_hashes, need))
+
+
+def range_indexes(start: int, end: int, size: int) -> tuple[list[int], list[int]]:
+    """Stored indexes of the ``left`` and ``right`` hashes of :func:`range_proof`.
+
+    Requires ``0 <= start < end <= size`` (``ValueError`` otherwise).
+    """
+    if not 0 <= start < end <= size:
+        raise ValueError(f"[{start}, {end}) is not a non-empty range of a tree of size {size}")
+    left_at, right_at = range_decomposition(start, end, size)
+    return ([stored_hash_index(level, i) for level, i in left_at],
+            [stored_hash_index(level, i) for level, i in right_at])
 
 
 def range_proof(start: int, end: int, size: int, read_hashes: HashReader) -> tuple[list[bytes], list[bytes]]:
@@ -237,11 +267,8 @@ def range_proof(start: int, end: int, size: int, read_hashes: HashReader) -> tup
     range_decomposition`` names; the leaf hashes of the range itself are not included. Requires
     ``0 <= start < end <= size`` (``ValueError`` otherwise); ``read_hashes`` is called at most once.
     """
-    if not 0 <= start < end <= size:
-        raise ValueError(f"[{start}, {end}) is not a non-empty range of a tree of size {size}")
-    left_at, right_at = range_decomposition(start, end, size)
-    need = [stored_hash_index(level, i) for level, i in left_at + right_at]
-    if not need:
+    left, right = range_indexes(start, end, size)
+    if not left and not right:
         return [], []
-    hashes = list(_read(read_hashes, need))
-    return hashes[: len(left_at)], hashes[len(left_at) :]
+    hashes = list(_read(read_hashes, left + right))
+    return hashes[: len(left)], hashes[len(left) :]

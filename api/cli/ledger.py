@@ -3,7 +3,6 @@ receipts and verify-log."""
 
 from __future__ import annotations
 
-import base64
 import json
 import sys
 from collections.abc import Iterator
@@ -14,8 +13,10 @@ import typer
 
 from api.auth import load_jwt_key
 from api.cli.common import TenantOpt, app, emit, fail, load_settings, open_ledger, read_input, state
+from ledger.appender import NewEntry
+from ledger.content import encode_json_content, render_content
 from ledger.errors import InvalidInput
-from ledger.service import Ledger, NewEntry
+from ledger.service import Ledger
 
 tenant_app = typer.Typer(no_args_is_help=True, help="Create and inspect tenants (one log each).")
 app.add_typer(tenant_app, name="tenant")
@@ -40,13 +41,13 @@ def init(
 def tenant_create(name: str) -> None:
     """Create a tenant: its log, tenant key and Ed25519 log key."""
     with open_ledger() as led:
-        emit(led.create_tenant(name).as_dict())
+        emit(led.tenants.create(name).as_dict())
 
 
 @tenant_app.command("show")
 def tenant_show(name: str) -> None:
     with open_ledger() as led:
-        emit(led.tenant_info(name).as_dict())
+        emit(led.tenants.info(name).as_dict())
 
 
 def _jsonl_entries(data: bytes) -> Iterator[tuple[int, NewEntry]]:
@@ -56,8 +57,8 @@ def _jsonl_entries(data: bytes) -> Iterator[tuple[int, NewEntry]]:
             continue
         try:
             item = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidInput(f"line {number}: not valid JSON", line=number) from None
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise InvalidInput(f"line {number}: not valid JSON (or nested too deep)", line=number) from None
         if not isinstance(item, dict):
             raise InvalidInput(f"line {number}: expected a JSON object", line=number)
         unknown = set(item) - allowed
@@ -65,8 +66,11 @@ def _jsonl_entries(data: bytes) -> Iterator[tuple[int, NewEntry]]:
             what = f"unknown fields {sorted(unknown)}" if unknown else "missing 'kind'"
             raise InvalidInput(f"line {number}: {what}", line=number)
         content = item.get("content")
-        raw = None if content is None else content.encode() if isinstance(content, str) else json.dumps(
-            content, ensure_ascii=False, separators=(",", ":")).encode()
+        try:  # text is stored as it is; JSON in its RFC 8785 form, as over HTTP (DESIGN §9)
+            raw = None if content is None else content.encode() if isinstance(content, str) else (
+                encode_json_content(content))
+        except InvalidInput as exc:
+            raise InvalidInput(f"line {number}: {exc.message}", line=number) from None
         try:
             entry = NewEntry(kind=item["kind"], channel=item.get("channel"), case=item.get("case"),
                              subject_ref=item.get("subject_ref"), actor=item.get("actor") or "service:import",
@@ -96,19 +100,19 @@ def append(
             assert kind is not None
             entry = NewEntry(kind=kind, channel=channel, case=case, subject_ref=subject_ref, actor=actor,
                              content=content)
-            emit(led.append(tenant, entry).as_dict())
+            emit(led.appender.append(tenant, entry).as_dict())
             return
         batch: list[NewEntry] = []
 
         def flush() -> None:
-            for receipt in led.append_batch(tenant, batch):
-                emit(receipt.as_dict())
+            for appended in led.appender.append_batch(tenant, batch):
+                emit(appended.as_dict())
             batch.clear()
 
         try:
             for number, entry in _jsonl_entries(read_input(jsonl)):
                 try:
-                    led.check(entry)
+                    led.appender.check(entry)
                 except InvalidInput as exc:
                     raise InvalidInput(f"line {number}: {exc.message}", line=number) from None
                 batch.append(entry)
@@ -122,23 +126,16 @@ def append(
             flush()
 
 
-def _content_json(content: bytes) -> dict[str, Any]:
-    try:
-        return {"content": content.decode()}
-    except UnicodeDecodeError:
-        return {"content_base64": base64.b64encode(content).decode()}
-
-
 @app.command()
 def read(tenant: TenantOpt, seq: Annotated[int, typer.Option(min=0)]) -> None:
     """Print an entry's header and its decrypted content."""
     with open_ledger() as led:
-        entry = led.read(tenant, seq)
+        entry = led.reads.entry(tenant, seq)
     out: dict[str, Any] = {"header": entry.header, "entry_hash": entry.entry_hash}
     if entry.erased:
         out["erased"] = True
     elif entry.content is not None:
-        out |= _content_json(entry.content)
+        out |= render_content(entry.content)
     emit(out)
 
 
@@ -146,7 +143,7 @@ def read(tenant: TenantOpt, seq: Annotated[int, typer.Option(min=0)]) -> None:
 def checkpoint(tenant: TenantOpt) -> None:
     """Sign and print the current checkpoint (C2SP signed note)."""
     with open_ledger() as led:
-        sys.stdout.write(led.checkpoint(tenant))
+        sys.stdout.write(led.checkpoints.issue(tenant))
 
 
 @app.command()
@@ -159,14 +156,15 @@ def prove(
     start: Annotated[int | None, typer.Option(help="range: first seq")] = None,
     end: Annotated[int | None, typer.Option(help="range: end seq (exclusive)")] = None,
 ) -> None:
-    """Inclusion (--seq), consistency (--first/--second) or range (--start/--end) proof."""
+    """Inclusion (--seq), consistency (--first/--second) or range (--start/--end) proof, with a
+    checkpoint signed for its tree size (`caseledger verify --vkey` checks both)."""
     with open_ledger() as led:
         if seq is not None and first is None and start is None:
-            emit(led.prove_inclusion(tenant, seq, size))
+            emit(led.proofs.inclusion(tenant, seq, size, signed=True).to_json())
         elif first is not None and seq is None and start is None:
-            emit(led.prove_consistency(tenant, first, second))
+            emit(led.proofs.consistency(tenant, first, second, signed=True).to_json())
         elif start is not None and end is not None and seq is None and first is None:
-            emit(led.prove_range(tenant, start, end, size))
+            emit(led.proofs.range(tenant, start, end, size, signed=True).to_json())
         else:
             fail("give exactly one of --seq, --first/--second, --start/--end", 2)
 
@@ -175,11 +173,11 @@ def prove(
 def receipt(tenant: TenantOpt, seq: Annotated[int, typer.Option(min=0)]) -> None:
     """A self-contained receipt for an entry: header, inclusion proof, signed checkpoint, key."""
     with open_ledger() as led:
-        emit(led.receipt(tenant, seq))
+        emit(led.checkpoints.receipt(tenant, seq).to_json())
 
 
 @app.command("verify-log")
 def verify_log(tenant: TenantOpt) -> None:
     """Re-verify the whole stored log; exit 1 naming the first bad seq."""
     with open_ledger() as led:
-        emit(led.verify_log(tenant))
+        emit(led.logcheck.verify(tenant))

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from api.auth import Principal
 from api.deps import AccessDep, AnyPrincipal, LedgerDep, Purpose, as_reader, requires
-from api.schemas import EntriesPage, EntryOut, Timeline
+from api.schemas import CaseId, EntriesPage, EntryOut, Timeline
 from compliance.access import Permission
 
 router = APIRouter(prefix="/v1", tags=["entries"])
@@ -34,14 +34,14 @@ def list_entries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     size = min(limit, ledger.settings.max_page)
-    page = ledger.headers(principal.tenant, after, size)
-    entries = [{"seq": seq, "entry_hash": digest, "header": header} for seq, digest, header in page]
-    return {"entries": entries, "next_after": page[-1][0] if len(page) == size else None}
+    page = ledger.reads.headers(principal.tenant, after, size)
+    entries = [{"seq": entry.seq, "entry_hash": entry.entry_hash, "header": entry.header} for entry in page]
+    return {"entries": entries, "next_after": page[-1].seq if len(page) == size else None}
 
 
 @router.get("/cases/{case}/timeline", response_model=Timeline, response_model_exclude_none=True)
 def case_timeline(
-    case: Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,128}$")],
+    case: Annotated[CaseId, Path()],
     access: AccessDep,
     principal: AnyPrincipal,
     purpose: Purpose = None,

@@ -6,15 +6,15 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from api.auth import Principal
-from api.deps import LedgerDep, as_reader, requires
+from api.deps import AccessDep, LedgerDep, as_reader, requires
 from api.schemas import InteractionIn, Receipt
-from compliance.access import Permission, check_can_log
-from ledger.errors import FormatError, InvalidInput
-from ledger.service import NewEntry
-from verification.entry import canonical_json
+from compliance.access import Permission
+from ledger.appender import NewEntry
+from ledger.content import encode_json_content
 
 router = APIRouter(prefix="/v1", tags=["interactions"])
 
@@ -24,20 +24,22 @@ router = APIRouter(prefix="/v1", tags=["interactions"])
 async def log_interaction(
     body: InteractionIn,
     ledger: LedgerDep,
+    access: AccessDep,
     principal: Annotated[Principal, Depends(requires(Permission.LOG_INTERACTIONS))],
 ) -> Response:
-    check_can_log(as_reader(principal), body.case)
-    try:  # unsafe integers, NaN/Infinity and lone surrogates have no RFC 8785 form: the client's error
-        content = canonical_json(body.content)
-    except FormatError as exc:
-        raise InvalidInput(f"content: {exc.message}") from None
+    reader = as_reader(principal)
+    # an agent's case is looked up in the log (off the loop); supervisors log to any case
+    new_case = False
+    if reader.role == "agent":
+        new_case = await run_in_threadpool(access.may_log, principal.tenant, reader, body.case)
+    content = encode_json_content(body.content)
     # checked here, committed by the ledger's background appender with whatever else is queued
     # (group commit); the loop serves other requests until the commit is durable
-    pending = ledger.append_future(principal.tenant, [NewEntry(
+    pending = ledger.appender.append_future(principal.tenant, [NewEntry(
         kind="interaction", channel=body.channel, case=body.case, subject_ref=body.subject_ref,
-        actor=principal.actor, content=content, meta=body.clear_meta(),
+        actor=principal.actor, content=content, meta=body.clear_meta(), new_case=new_case,
     )])
-    receipt = (await asyncio.wrap_future(pending))[0]
+    appended = (await asyncio.wrap_future(pending))[0]
     # the receipt is built by the ledger: sent as is, without a second validation pass
-    return Response(receipt.as_json(), status_code=201, media_type="application/json",
-                    headers={"Location": f"/v1/entries/{receipt.seq}"})
+    return Response(appended.as_json(), status_code=201, media_type="application/json",
+                    headers={"Location": f"/v1/entries/{appended.seq}"})

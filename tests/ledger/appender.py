@@ -10,7 +10,8 @@ import os
 import sys
 from pathlib import Path
 
-from ledger.service import Ledger, NewEntry
+from ledger.appender import NewEntry
+from ledger.service import Ledger
 from ledger.settings import Settings
 from tests.conftest import TEST_MASTER_KEY
 
@@ -23,7 +24,7 @@ def main() -> None:
     pid = os.getpid()
     done = 0
     while count == 0 or done < count:
-        receipt = ledger.append(tenant, NewEntry(
+        receipt = ledger.appender.append(tenant, NewEntry(
             kind="interaction", channel="phone", case=f"case-{pid}-{done % 5}", subject_ref=f"cust-{done % 7}",
             content=f"call {done} from {pid}".encode(), actor=f"service:proc-{pid}"))
         sys.stdout.write(f"{receipt.seq} {receipt.entry_hash}\n")

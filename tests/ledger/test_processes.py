@@ -29,7 +29,7 @@ def _appender(url: str, count: int) -> subprocess.Popen[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_eight_processes_on_postgres_neither_fork_nor_gap(ledger: Ledger, db_url: str) -> None:
-    ledger.create_tenant("t")
+    ledger.tenants.create("t")
     processes = [_appender(db_url, 500) for _ in range(8)]
     acknowledged: list[tuple[int, str]] = []
     for process in processes:
@@ -48,15 +48,15 @@ def test_eight_processes_on_postgres_neither_fork_nor_gap(ledger: Ledger, db_url
     children = Counter(json.loads(bytes(h))["prev"] for h in headers)
     assert all(count == 1 for count in children.values()), "some entry has two successors: the chain forked"
     assert len(children) == 4000
-    summary = ledger.verify_log("t")
+    summary = ledger.logcheck.verify("t")
     assert summary["size"] == 4000
-    stored = {seq: ledger.read("t", seq).entry_hash for seq in (0, 1999, 3999)}
+    stored = {seq: ledger.reads.entry("t", seq).entry_hash for seq in (0, 1999, 3999)}
     assert all(dict(acknowledged)[seq] == digest for seq, digest in stored.items())
 
 
 @pytest.mark.slow
 def test_sigkill_never_loses_an_acknowledged_append(ledger: Ledger, db_url: str) -> None:
-    ledger.create_tenant("t")
+    ledger.tenants.create("t")
     rng = random.Random(int(os.environ.get("CASELEDGER_CRASH_SEED", "20261124")))
     acknowledged: dict[int, str] = {}
     kills = 0
@@ -76,7 +76,7 @@ def test_sigkill_never_loses_an_acknowledged_append(ledger: Ledger, db_url: str)
             seq, digest = line.split()
             assert int(seq) not in acknowledged
             acknowledged[int(seq)] = digest
-        assert ledger.verify_log("t")["size"] >= len(acknowledged)
+        assert ledger.logcheck.verify("t")["size"] >= len(acknowledged)
         for seq, digest in acknowledged.items():
-            assert ledger.read("t", seq).entry_hash == digest
+            assert ledger.reads.entry("t", seq).entry_hash == digest
     assert len(acknowledged) >= 20

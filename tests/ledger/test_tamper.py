@@ -12,10 +12,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
+from ledger.appender import NewEntry
 from ledger.db import WRITE
 from ledger.errors import ChainError
 from ledger.logcheck import PARALLEL_MIN_ENTRIES_FORK, verify_stored_log
-from ledger.service import Ledger, NewEntry
+from ledger.service import Ledger
 from ledger.settings import Settings
 from ledger.tree import stored_hash_count
 from tests.conftest import TEST_MASTER_KEY, env_for
@@ -26,27 +27,27 @@ SIZE = 12
 
 @pytest.fixture
 def filled(ledger: Ledger) -> Ledger:
-    ledger.create_tenant("t")
-    ledger.append_batch("t", [
+    ledger.tenants.create("t")
+    ledger.appender.append_batch("t", [
         NewEntry(kind="interaction", channel="email", case=f"case-{i % 3}", subject_ref=f"c{i % 4}",
                  content=f"message {i}".encode())
         for i in range(SIZE)
     ])
-    ledger.verify_log("t")
+    ledger.logcheck.verify("t")
     return ledger
 
 
 def _verify(ledger: Ledger) -> dict[str, object]:
     """verify-log in one pass and cut into segments (in-process): both must agree on the first bad seq."""
     try:
-        single = ledger.verify_log("t", workers=1)
+        single = ledger.logcheck.verify("t", workers=1)
     except ChainError as error:
-        context = ledger._tenant("t")
+        context = ledger.tenants.get("t")
         with ledger.engine.connect() as conn, pytest.raises(ChainError) as segmented:
             verify_stored_log(conn, context.log_id, context.origin, context.public_key, workers=3)
         assert segmented.value.seq == error.seq, (segmented.value.message, error.message)
         raise
-    context = ledger._tenant("t")
+    context = ledger.tenants.get("t")
     with ledger.engine.connect() as conn:
         assert verify_stored_log(conn, context.log_id, context.origin, context.public_key, workers=3) == single
     return single
@@ -79,7 +80,7 @@ def _fetch(conn: Connection, seq: int) -> dict[str, object]:
     "DELETE FROM checkpoints",
 ])
 def test_database_refuses_update_and_delete(filled: Ledger, statement: str) -> None:
-    filled.checkpoint("t")
+    filled.checkpoints.issue("t")
     with pytest.raises(DBAPIError, match="append-only"):
         _run(filled, statement)
     assert _verify(filled)["size"] == SIZE
@@ -92,12 +93,12 @@ def test_postgres_refuses_truncate(tmp_path: Path, pg_url: str) -> None:
     Ledger.initialise(settings)
     ledger = Ledger.open(settings)
     try:
-        ledger.create_tenant("t")
-        ledger.append("t", NewEntry(kind="interaction"))
+        ledger.tenants.create("t")
+        ledger.appender.append("t", NewEntry(kind="interaction"))
         for table in ("entries", "nodes", "checkpoints"):
             with pytest.raises(DBAPIError, match="append-only"):
                 _run(ledger, f"TRUNCATE {table} CASCADE")
-        assert ledger.verify_log("t")["size"] == 1
+        assert ledger.logcheck.verify("t")["size"] == 1
     finally:
         ledger.close()
 
@@ -174,7 +175,7 @@ def test_truncating_the_tail_is_detected(filled: Ledger) -> None:
 
 def test_a_consistent_rollback_is_detected_against_a_saved_checkpoint(filled: Ledger) -> None:
     """The attacker truncates entries, nodes and the head coherently; only the checkpoint remembers."""
-    filled.checkpoint("t")
+    filled.checkpoints.issue("t")
     _drop_triggers(filled)
     with filled.engine.connect() as conn:
         head_hash = conn.execute(text("SELECT entry_hash FROM entries WHERE seq = 7")).scalar_one()
@@ -184,7 +185,7 @@ def test_a_consistent_rollback_is_detected_against_a_saved_checkpoint(filled: Le
         for seq in range(8):
             header = conn.execute(text("SELECT header FROM entries WHERE seq = :s"), {"s": seq}).scalar_one()
             verifier.add(bytes(header))
-    peaks = b"".join(verifier._peaks)
+    peaks = b"".join(verifier.peaks)
     _run(filled, "DELETE FROM entries WHERE seq >= 8", "DELETE FROM nodes WHERE idx >= :n",
          "UPDATE logs SET size = 8, head_hash = :h, head_time = :t, peaks = :p",
          n=stored_hash_count(8), h=bytes(head_hash).hex(), t=json.loads(head_time)["time"], p=peaks)
@@ -203,11 +204,11 @@ def test_cli_verify_log_forks_workers_and_still_finds_the_first_bad_seq(ledger: 
     """`caseledger verify-log` runs no other thread, so a log past PARALLEL_MIN_ENTRIES_FORK is
     verified by this process and forked workers; a tamper in a worker's segment is still named."""
     size = PARALLEL_MIN_ENTRIES_FORK + 5_000
-    ledger.create_tenant("t")
+    ledger.tenants.create("t")
     for start in range(0, size, 5_000):
-        ledger.append_batch("t", [NewEntry(kind="interaction", case=f"k{i % 50}", content=b"x")
+        ledger.appender.append_batch("t", [NewEntry(kind="interaction", case=f"k{i % 50}", content=b"x")
                                   for i in range(start, start + 5_000)])
-    ledger.checkpoint("t")
+    ledger.checkpoints.issue("t")
     command = [sys.executable, "-m", "api.cli", "verify-log", "--tenant", "t"]
     done = subprocess.run(command, env=env_for(ledger.settings), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

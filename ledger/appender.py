@@ -1,0 +1,275 @@
+"""Appending (DESIGN §5): check, prepare (encrypt), then sequence and commit in groups.
+
+Content is encrypted before the log is locked; only numbering, time and the two chain links are
+assigned under the lock. Appends arriving together share one transaction (group commit), and an
+append returns only after its commit is durable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from sqlalchemy import Engine
+
+from ledger.connections import writing
+from ledger.datakeys import NO_SUBJECT, DataKeys
+from ledger.db import WalCheckpointer, WriterLock
+from ledger.envelope import content_aad, seal
+from ledger.errors import Conflict, InvalidInput, PolicyViolation, TooLarge
+from ledger.groupcommit import BackgroundBatcher, GroupCommitter
+from ledger.repository import entries as repo
+from ledger.subjects import Subjects
+from ledger.tenants import TenantContext, Tenants
+from ledger.tree import stored_hash_index
+from verification.entry import (
+    ACTOR_RE,
+    CASE_RE,
+    CHANNELS,
+    HEADER_VERSION,
+    KINDS,
+    MAX_JSON_DEPTH,
+    canonical_json,
+    encode_header,
+    json_depth,
+    plain_json,
+)
+from verification.merkle import CompactRange, leaf_hash
+
+__all__ = ["MAX_META_BYTES", "Appended", "Appender", "NewEntry"]
+
+#: clear metadata per entry: small and non-personal
+MAX_META_BYTES = 4096
+_SALT_SIZE = 32
+_log = logging.getLogger("caseledger.ledger")
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """What a caller asks to log. Personal data goes only in `content`, which is encrypted."""
+
+    kind: str
+    content: bytes | None = None
+    channel: str | None = None
+    case: str | None = None
+    subject_ref: str | None = None
+    actor: str = "service:caseledger"
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    #: make a salted commitment to the content (default: for documents)
+    commit: bool | None = None
+    #: refuse the entry, under the log lock, if its case already has entries (a case opened by
+    #: this entry is its author's; see `compliance.access`)
+    new_case: bool = False
+
+
+class Appended(NamedTuple):
+    """What an append returns: where the entry went and the header it was given (immutable)."""
+
+    log: str
+    seq: int
+    entry_hash: str
+    header: dict[str, Any]
+    #: the header's RFC 8785 bytes, as hashed
+    header_bytes: bytes = b""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"log": self.log, "seq": self.seq, "entry_hash": self.entry_hash, "header": self.header}
+
+    def as_json(self) -> bytes:
+        """`as_dict` as JSON, with the header's own bytes spliced in rather than encoded again."""
+        header = self.header_bytes or canonical_json(self.header)
+        return b'{"log":%b,"seq":%d,"entry_hash":"%b","header":%b}' % (
+            json.dumps(self.log).encode(), self.seq, self.entry_hash.encode(), header)
+
+
+class _Prepared(NamedTuple):
+    """An entry encrypted and ready for sequencing (a tuple: made once per entry on the hot path)."""
+
+    entry_id: str
+    kind: str
+    actor: str
+    case: str | None
+    channel: str | None
+    subject: str | None
+    key_id: str | None
+    envelope: bytes | None
+    ct: str | None
+    commit: str | None
+    meta: dict[str, Any]
+    #: the key epoch the subject handle and data key were taken from (checked under the log lock)
+    epoch: int
+    new_case: bool
+
+
+class _StaleKeys(Exception):
+    """A subject mapping or data key cached by this process was changed elsewhere: prepare again."""
+
+
+def _uuid4(random: bytes) -> str:
+    """A random (version 4) UUID from 16 fresh random bytes: what `str(uuid.uuid4())` gives, faster."""
+    raw = bytearray(random)
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class Appender:
+    def __init__(self, engine: Engine, tenants: Tenants, subjects: Subjects, data_keys: DataKeys,
+                 clock: Callable[[], str], max_content_bytes: int) -> None:
+        self._engine = engine
+        self._tenants = tenants
+        self._subjects = subjects
+        self._data_keys = data_keys
+        self._clock = clock
+        self._max_content_bytes = max_content_bytes
+        self._committer: GroupCommitter[_Prepared, Appended] = GroupCommitter(self._write)
+        self._writers = WriterLock(engine)
+        self._checkpointer = WalCheckpointer(engine)
+        self._background: BackgroundBatcher[str, NewEntry, Appended] = BackgroundBatcher(self._append_checked)
+        #: called after each append transaction commits, with its number of entries (metrics hook)
+        self.on_commit: Callable[[int], None] | None = None
+
+    @property
+    def commits(self) -> int:
+        """Append transactions committed by this process (a gauge of how well appends are grouped)."""
+        return self._committer.commits
+
+    def close(self) -> None:
+        """Finish what is queued for the background appender, then release the locks."""
+        self._background.close()
+        self._checkpointer.close()
+        self._writers.close()
+
+    def append(self, tenant: str, entry: NewEntry) -> Appended:
+        return self.append_batch(tenant, [entry])[0]
+
+    def append_batch(self, tenant: str, entries: Sequence[NewEntry]) -> list[Appended]:
+        """Append entries atomically, in order; returns only after the commit is durable."""
+        if not entries:
+            return []
+        for index, entry in enumerate(entries):
+            self.check(entry, index if len(entries) > 1 else None)
+        return self._append_checked(tenant, entries)
+
+    def append_future(self, tenant: str, entries: Sequence[NewEntry]) -> Future[list[Appended]]:
+        """`append_batch` for an event loop: check now, commit in the background, never block.
+
+        Raises at once what `check` raises. The entries then wait for the background appender,
+        which commits them atomically, in one transaction with whatever else was queued meanwhile;
+        the Future completes (with the receipts, or the error) only after that commit is durable.
+        """
+        entries = list(entries)
+        for index, entry in enumerate(entries):
+            self.check(entry, index if len(entries) > 1 else None)
+        return self._background.submit(tenant, entries)
+
+    def check(self, entry: NewEntry, index: int | None = None) -> None:
+        """Raise `InvalidInput` if `entry` cannot be appended; `index` names it within a batch."""
+        where = "" if index is None else f"entry {index}: "
+        if entry.kind not in KINDS:
+            raise InvalidInput(f"{where}unknown kind {entry.kind!r}; one of {', '.join(sorted(KINDS))}")
+        if entry.channel is not None and entry.channel not in CHANNELS:
+            raise InvalidInput(f"{where}unknown channel {entry.channel!r}; one of {', '.join(sorted(CHANNELS))}")
+        if entry.case is not None and (not isinstance(entry.case, str) or not CASE_RE.match(entry.case)):
+            raise InvalidInput(f"{where}case id must be 1-128 of letters, digits and . _ : -")
+        if not isinstance(entry.actor, str) or not ACTOR_RE.match(entry.actor):
+            raise InvalidInput(f"{where}actor must look like user:ID or service:ID")
+        if entry.content is not None and len(entry.content) > self._max_content_bytes:
+            raise TooLarge(f"{where}content is {len(entry.content)} bytes; the limit is {self._max_content_bytes}",
+                           limit=self._max_content_bytes)
+        if not isinstance(entry.meta, Mapping):
+            raise InvalidInput(f"{where}meta must be an object")
+        if json_depth(entry.meta) > MAX_JSON_DEPTH:
+            raise InvalidInput(f"{where}meta nests deeper than {MAX_JSON_DEPTH} levels", limit=MAX_JSON_DEPTH)
+        meta = plain_json(dict(entry.meta))
+        if meta is None:
+            raise InvalidInput(f"{where}meta must be an object of strings, integers, booleans and nulls "
+                               "(no floats: their text form is not portable)")
+        if len(meta) > MAX_META_BYTES:
+            raise InvalidInput(f"{where}meta is limited to 4 KiB of clear, non-personal metadata")
+
+    def _append_checked(self, tenant: str, entries: Sequence[NewEntry]) -> list[Appended]:
+        if not entries:
+            return []
+        context = self._tenants.get(tenant)
+        refs = {entry.subject_ref for entry in entries if entry.subject_ref}
+        for _attempt in range(3):
+            handles = self._subjects.handles(context, refs) if refs else {}
+            handles_epoch = context.epoch
+            prepared = [self._prepare(context, entry, handles) for entry in entries]
+            if handles and context.epoch != handles_epoch:  # keys re-read at a newer epoch than the handles
+                context.invalidate()
+                continue
+            try:
+                return self._committer.submit(context.log_id, prepared)
+            except _StaleKeys:
+                context.invalidate()
+        raise Conflict("subject mappings or keys kept changing while appending; retry")
+
+    def _prepare(self, context: TenantContext, entry: NewEntry, handles: Mapping[str, str]) -> _Prepared:
+        random = os.urandom(16 + _SALT_SIZE)  # one system call for the id and the salt
+        entry_id = _uuid4(random[:16])
+        subject = handles[entry.subject_ref] if entry.subject_ref else None
+        key_id = envelope = ct = commit = None
+        if entry.content is not None:
+            key_id, key = self._data_keys.current(context, subject or NO_SUBJECT)
+            salt = random[16:]
+            envelope = seal(key, salt + entry.content, content_aad(context.origin, entry_id, key_id))
+            ct = hashlib.sha256(envelope).hexdigest()
+            if entry.commit if entry.commit is not None else entry.kind == "document":
+                commit = hashlib.sha256(salt + entry.content).hexdigest()
+        return _Prepared(entry_id, entry.kind, entry.actor, entry.case, entry.channel, subject, key_id,
+                         envelope, ct, commit, dict(entry.meta), context.epoch, entry.new_case)
+
+    def _write(self, log_id: int, items: list[_Prepared]) -> list[Appended]:
+        """Sequence and commit `items` in one transaction, under the log's lock."""
+        with self._writers, writing(self._engine) as conn, conn.begin():
+            cases = {item.case for item in items if item.case is not None}
+            head, heads = repo.lock_log(conn, log_id, cases)
+            if any(item.epoch != head.key_epoch for item in items if item.subject or item.key_id):
+                raise _StaleKeys()
+            size, prev, last_time = head.size, head.head_hash, head.head_time
+            tree = CompactRange.from_bytes(size, head.peaks)
+            now = max(self._clock(), last_time)
+            entry_rows: list[tuple[Any, ...]] = []
+            node_rows: list[tuple[int, int, bytes]] = []
+            appended: list[Appended] = []
+            for item in items:
+                case_prev = heads.get(item.case) if item.case is not None else None
+                if item.new_case and case_prev is not None:
+                    raise PolicyViolation(f"case {item.case!r} is not assigned to {item.actor}", case=item.case)
+                header = {
+                    "v": HEADER_VERSION, "log": head.origin, "seq": size, "id": item.entry_id, "time": now,
+                    "kind": item.kind, "actor": item.actor, "case": item.case, "case_prev": case_prev,
+                    "channel": item.channel, "subject": item.subject, "key": item.key_id, "ct": item.ct,
+                    "commit": item.commit, "meta": item.meta, "prev": prev,
+                }
+                header_bytes = encode_header(header)
+                digest = leaf_hash(header_bytes)
+                prev = digest.hex()
+                if item.case is not None:
+                    heads[item.case] = prev
+                entry_rows.append((log_id, size, item.entry_id, item.kind, item.case, item.subject, item.key_id,
+                                   header_bytes, digest, item.envelope))
+                first = stored_hash_index(0, size)
+                for offset, node in enumerate(tree.append(digest)):
+                    node_rows.append((log_id, first + offset, node))
+                appended.append(Appended(head.origin, size, prev, header, header_bytes))
+                size += 1
+            repo.write_appended(conn, log_id, repo.LogHead(size, prev, now, tree.to_bytes(), head.origin,
+                                                           head.key_epoch),
+                                entry_rows, node_rows, {case: heads[case] for case in cases})
+        self._checkpointer.nudge()
+        if self.on_commit is not None:
+            try:
+                self.on_commit(len(appended))
+            except Exception:  # the entries are committed: a failing metrics hook must not say otherwise
+                _log.exception("on_commit hook failed")
+        return appended

@@ -1,0 +1,45 @@
+"""Content in and out: JSON content is stored in its RFC 8785 form (DESIGN §9) by every face, and
+stored content is rendered the same way by every face, in a form any JSON response can carry."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from ledger.errors import FormatError, InvalidInput
+from verification.entry import MAX_JSON_DEPTH, canonical_json, json_depth
+
+__all__ = ["encode_json_content", "render_content"]
+
+
+def encode_json_content(value: Any, what: str = "content") -> bytes:
+    """The stored bytes of JSON content: its RFC 8785 form. Refuses (InvalidInput) values nested
+    deeper than `MAX_JSON_DEPTH` and values with no RFC 8785 form (unsafe integers, NaN, lone
+    surrogates), so nothing is stored that a reader could not render back."""
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise InvalidInput(f"{what} nests deeper than {MAX_JSON_DEPTH} levels", limit=MAX_JSON_DEPTH)
+    try:
+        return canonical_json(value)
+    except FormatError as exc:
+        raise InvalidInput(f"{what}: {exc.message}") from None
+
+
+def render_content(content: bytes) -> dict[str, Any]:
+    """Stored content as one member of a JSON response: ``content`` (the JSON value) when it is JSON
+    that any reader can carry, else ``content_text`` when it is UTF-8, else ``content_base64``.
+
+    Never fails: content stored before limits existed (or by another face) that nests too deep
+    for a JSON response is returned as text, so no stored entry can make its case unreadable.
+    """
+    try:
+        text = content.decode()
+    except UnicodeDecodeError:
+        return {"content_base64": base64.b64encode(content).decode()}
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return {"content_text": text}
+    if json_depth(value) > MAX_JSON_DEPTH:
+        return {"content_text": text}
+    return {"content": value}

@@ -1,0 +1,99 @@
+"""Reading entries: one entry, a case's timeline across channels, pages of headers.
+
+Content is decrypted only when asked; an entry whose data key was destroyed reads as erased.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from ledger.connections import reading
+from ledger.datakeys import DataKeys
+from ledger.envelope import content_aad, open_envelope
+from ledger.errors import DecryptionError, NotFound
+from ledger.repository import entries as repo
+from ledger.repository.tenants import key_epoch
+from ledger.tenants import TenantContext, Tenants
+
+__all__ = ["ReadEntry", "Reads", "stored_header"]
+
+_SALT_SIZE = 32
+
+
+@dataclass(frozen=True)
+class ReadEntry:
+    seq: int
+    header: dict[str, Any]
+    entry_hash: str
+    #: None when the entry has no content, was read without decrypting, or is `erased`
+    content: bytes | None
+    salt: bytes | None
+    #: its data key was destroyed (crypto-shredding): the content is gone for good
+    erased: bool
+
+
+def stored_header(data: bytes) -> dict[str, Any]:
+    """A header as stored (RFC 8785 bytes, checked when written) as a dict; no check again."""
+    value: dict[str, Any] = json.loads(data)
+    return value
+
+
+class Reads:
+    def __init__(self, engine: Engine, tenants: Tenants, data_keys: DataKeys) -> None:
+        self._engine = engine
+        self._tenants = tenants
+        self._data_keys = data_keys
+
+    def entry(self, tenant: str, seq: int, *, decrypt: bool = True) -> ReadEntry:
+        """An entry's header, and its decrypted content when `decrypt` (None once erased)."""
+        context = self._tenants.get(tenant)
+        with reading(self._engine) as conn:
+            row = repo.read_entry(conn, context.log_id, seq)
+            if decrypt:
+                context.sync(key_epoch(conn, context.log_id))
+        if row is None:
+            raise NotFound(f"no entry {seq}", seq=seq)
+        return self._open(context, row, decrypt)
+
+    def case(self, tenant: str, case: str, *, decrypt: bool = True) -> list[ReadEntry]:
+        """Every entry of a case, across channels, in log order (empty for an unknown case)."""
+        context = self._tenants.get(tenant)
+        with reading(self._engine) as conn:
+            rows = repo.case_entries(conn, context.log_id, case)
+            if decrypt:
+                context.sync(key_epoch(conn, context.log_id))
+        return [self._open(context, row, decrypt) for row in rows]
+
+    def case_opening(self, tenant: str, case: str) -> list[dict[str, Any]]:
+        """Headers of a case's first entry and of its `assignment` entries, in log order."""
+        context = self._tenants.get(tenant)
+        with reading(self._engine) as conn:
+            return [stored_header(header) for header in repo.case_opening(conn, context.log_id, case)]
+
+    def headers(self, tenant: str, after: int = -1, limit: int = 100) -> list[ReadEntry]:
+        """A page of entries (headers only) after `after`, in seq order."""
+        context = self._tenants.get(tenant)
+        with reading(self._engine) as conn:
+            rows = repo.entries_page(conn, context.log_id, after + 1, limit)
+        return [ReadEntry(int(row.seq), stored_header(bytes(row.header)), bytes(row.entry_hash).hex(), None, None,
+                          False) for row in rows]
+
+    def _open(self, context: TenantContext, row: Any, decrypt: bool) -> ReadEntry:
+        header = stored_header(bytes(row.header))
+        digest = bytes(row.entry_hash).hex()
+        seq = int(row.seq)
+        if row.envelope is None or not decrypt:
+            return ReadEntry(seq, header, digest, None, None, False)
+        envelope = bytes(row.envelope)
+        if hashlib.sha256(envelope).hexdigest() != header["ct"]:
+            raise DecryptionError()
+        key = self._data_keys.get(context, row.key_id)
+        if key is None:
+            return ReadEntry(seq, header, digest, None, None, True)
+        plain = open_envelope(key, envelope, content_aad(context.origin, header["id"], row.key_id))
+        return ReadEntry(seq, header, digest, plain[_SALT_SIZE:], plain[:_SALT_SIZE], False)

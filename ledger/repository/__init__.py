@@ -1,0 +1,1 @@
+"""Every query of the engine, one module per table group (STYLE §12)."""

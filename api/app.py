@@ -16,8 +16,8 @@ from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from sqlalchemy import text
 
 from api.auth import TokenIssuer, TokenVerifier, load_jwt_key
-from api.deps import AppState, authenticate_before_body
-from api.middleware import BodyLimit, Metrics, RequestIds
+from api.deps import AppState, authenticated_routes
+from api.middleware import AuthenticateFirst, BodyLimit, Metrics, RequestIds
 from api.problems import install_problem_handlers
 from api.routers import entries, interactions, log
 from api.schemas import Health
@@ -109,8 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    authenticate_before_body(app)
     # the last added runs first: request ids around everything, so even a refusal carries one
+    app.add_middleware(AuthenticateFirst, routes=authenticated_routes(app))
     app.add_middleware(Metrics)
     app.add_middleware(BodyLimit, limit=api.max_body_bytes)
     app.add_middleware(RequestIds)

@@ -6,13 +6,14 @@ dependency per request, and none of these blocks (a token not seen before is ver
 
 FastAPI reads and parses a request body before it resolves any dependency, so an anonymous client
 could make us read and parse a megabyte (and answer 422 about it) before learning it is not
-authenticated. `authenticate_before_body` therefore wraps every route that depends on a principal:
-the token is verified as soon as the route is matched, the principal is kept in the request scope,
-and the dependency later finds it there instead of verifying again.
+authenticated. `api.middleware.AuthenticateFirst` therefore checks the token of every request to
+a route that depends on a principal (`authenticated_routes`) before the app sees the request; the
+principal is kept in the request scope, and the dependency finds it there instead of verifying again.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -20,17 +21,17 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.routing import iter_route_contexts
 from fastapi.security import HTTPBearer
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import compile_path
 
 from api.auth import Principal, TokenIssuer, TokenVerifier, Unauthenticated
 from api.settings import ApiSettings
 from compliance.access import AccessService, Permission, Reader, require
 from ledger.service import Ledger
 
-__all__ = ["AccessDep", "AnyPrincipal", "ApiSettingsDep", "AppState", "LedgerDep", "Purpose", "as_reader",
-           "authenticate", "authenticate_before_body", "requires"]
+__all__ = ["AccessDep", "AnyPrincipal", "ApiSettingsDep", "AppState", "AuthenticatedRoute", "LedgerDep", "Purpose",
+           "as_reader", "authenticate", "authenticated_routes", "requires"]
 
 #: where a request's verified principal is kept in its ASGI scope
 _PRINCIPAL = "caseledger.principal"
@@ -105,23 +106,27 @@ def _needs_principal(dependant: Dependant) -> bool:
     return isinstance(dependant.call, _Authorised) or any(_needs_principal(d) for d in dependant.dependencies)
 
 
-def _before_body(app: ASGIApp) -> ASGIApp:
-    async def authenticated(scope: Scope, receive: Receive, send: Send) -> None:
-        await authenticate(Request(scope))  # raises Unauthenticated: 401 before the body is received
-        await app(scope, receive, send)
+@dataclass(frozen=True)
+class AuthenticatedRoute:
+    """A route that depends on a principal: its path template, the regex that matches it, its methods."""
 
-    return authenticated
+    path: str
+    regex: re.Pattern[str]
+    methods: frozenset[str]
+
+    def matches(self, method: str, path: str) -> bool:
+        return method in self.methods and self.regex.match(path) is not None
 
 
-def authenticate_before_body(app: FastAPI) -> None:
-    """Make every route of `app` that depends on a principal authenticate before its body is read.
-
-    Call it once all routers are included; a route added later is authenticated by its dependency
-    alone (after its body is read).
-    """
-    for route in app.router.routes:
-        if isinstance(route, APIRoute) and _needs_principal(route.dependant):
-            route.app = _before_body(route.app)
+def authenticated_routes(app: FastAPI) -> list[AuthenticatedRoute]:
+    """The routes of `app` (included routers too) whose dependencies ask for a principal."""
+    found = []
+    for route in iter_route_contexts(app.routes):
+        dependant, path = getattr(route, "dependant", None), route.path
+        if isinstance(dependant, Dependant) and path and _needs_principal(dependant):
+            regex, _, _ = compile_path(path)
+            found.append(AuthenticatedRoute(path, regex, frozenset(route.methods or ())))
+    return found
 
 
 async def _ledger(request: Request) -> Ledger:

@@ -13,11 +13,17 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ledger.errors import TooLarge
+from api.deps import AuthenticatedRoute, authenticate
+from api.problems import domain_problem
+from ledger.errors import LedgerError, TooLarge
 
-__all__ = ["LATENCY", "METHODS", "REQUESTS", "BodyLimit", "Metrics", "RequestIds", "method_label", "route_label"]
+__all__ = ["LATENCY", "METHODS", "REQUESTS", "AuthenticateFirst", "BodyLimit", "Metrics", "RequestIds", "method_label",
+           "route_label"]
+#: the scope key where `AuthenticateFirst` notes the template of the route it matched
+_MATCHED = "caseledger.route"
 
 REQUESTS = Counter("caseledger_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("caseledger_http_request_seconds", "HTTP request latency", ["route"],
@@ -40,7 +46,7 @@ def method_label(scope: Scope) -> str:
 
 def route_label(scope: Scope) -> str:
     """The matched route's template (never the raw path, which the client chooses), or "unmatched"."""
-    path = getattr(scope.get("route"), "path", None)
+    path = getattr(scope.get("route"), "path", None) or scope.get(_MATCHED)
     return path if isinstance(path, str) else "unmatched"
 
 
@@ -148,6 +154,31 @@ class RequestIds:
             for message in _refusal(500, "about:blank", "Internal Server Error", None,
                                     (id_header, (b"connection", b"close")), request_id=request_id):
                 await send(message)
+
+
+class AuthenticateFirst:
+    """Authenticate requests to routes that depend on a principal before the app reads their body.
+
+    FastAPI reads and parses a body before it resolves dependencies; here a request without a valid
+    bearer token is answered 401 without a byte of its body received. The principal stays in the
+    scope for the route's dependency (`api.deps.authenticate` is the one token check).
+    """
+
+    def __init__(self, app: ASGIApp, routes: list[AuthenticatedRoute]) -> None:
+        self.app, self.routes = app, routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            route = next((r for r in self.routes if r.matches(scope["method"], scope["path"])), None)
+            if route is not None:
+                scope[_MATCHED] = route.path
+                request = Request(scope)
+                try:
+                    await authenticate(request)
+                except LedgerError as exc:
+                    await domain_problem(request, exc)(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
 
 
 class Metrics:

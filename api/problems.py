@@ -26,7 +26,7 @@ from ledger.errors import (
     VerificationError,
 )
 
-__all__ = ["install_problem_handlers", "problem"]
+__all__ = ["domain_problem", "install_problem_handlers", "problem"]
 
 PROBLEM_TYPE = "https://caseledger.dev/problems/"
 _STATUS: list[tuple[type[LedgerError], int, str]] = [
@@ -70,6 +70,11 @@ def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
         extra: dict[str, Any] = {"request_id": request_id} if request_id else {}
         return problem(status, title, code=exc.code, **extra)
     return problem(status, title, exc.message, code=exc.code)
+
+
+def domain_problem(request: Request, exc: LedgerError) -> JSONResponse:
+    """The problem document of a domain error, for code that runs outside the exception handlers."""
+    return _ledger_error(request, exc)
 
 
 def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -9,7 +10,9 @@ import sys
 from contextlib import suppress
 from typing import Annotated
 
+import h11
 import typer
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from api.auth import ROLES, TokenIssuer, load_jwt_key
 from api.cli.common import TenantOpt, app, load_settings, state
@@ -56,6 +59,22 @@ def _prepare_demo(settings: ApiSettings, base: str) -> None:
     print("\n".join(lines), flush=True)
 
 
+class ProblemH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, answering a request it cannot parse (a malformed head, or a head over
+    16 KiB that arrived in pieces) with a problem document instead of its text/plain 400."""
+
+    def send_400_response(self, msg: str) -> None:
+        body = json.dumps({"type": "https://caseledger.dev/problems/bad-request", "title": "Bad Request",
+                           "status": 400, "detail": "the request is not valid HTTP/1.1 or its head exceeds "
+                                                    "16 KiB"}).encode()
+        headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode()),
+                   (b"connection", b"close")]
+        for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"), h11.Data(data=body),
+                      h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event) or b"")
+        self.transport.close()
+
+
 def _listening_socket(host: str, port: int) -> socket.socket:
     """The socket the workers share. Created with IPPROTO_TCP: asyncio sets TCP_NODELAY only on
     connections accepted from such a socket, and uvicorn's own (protocol 0) costs ~40 ms a response."""
@@ -95,7 +114,7 @@ def serve(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     # h11, not httptools: h11 caps a request head at 16 KiB however slowly it arrives
     config = uvicorn.Config("api.app:create_app_from_env", factory=True, host=host, port=port, workers=workers,
-                            http="h11", log_level="warning", access_log=False, timeout_keep_alive=5,
+                            http=ProblemH11Protocol, log_level="warning", access_log=False, timeout_keep_alive=5,
                             limit_concurrency=1000, timeout_graceful_shutdown=10)
     if workers == 1:
         uvicorn.Server(config).run()

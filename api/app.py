@@ -19,7 +19,7 @@ from api.auth import TokenIssuer, TokenVerifier, load_jwt_key
 from api.deps import AppState, authenticated_routes
 from api.middleware import AuthenticateFirst, BodyLimit, Metrics, RequestIds
 from api.problems import install_problem_handlers
-from api.routers import entries, interactions, log
+from api.routers import cases, entries, interactions, log
 from api.schemas import Health
 from api.settings import ApiSettings, api_settings
 from compliance.access import AccessService
@@ -39,7 +39,7 @@ def _count_commit(entries: int) -> None:
 
 def _state(settings: ApiSettings) -> AppState:
     ledger = Ledger.open(settings)
-    ledger.on_commit = _count_commit
+    ledger.appender.on_commit = _count_commit
     key = load_jwt_key(settings)
     return AppState(
         ledger=ledger,
@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(interactions.router)
     app.include_router(entries.router)
     app.include_router(log.router)
+    app.include_router(cases.router)
 
     @app.get("/healthz", response_model=Health, tags=["operations"])
     async def healthz() -> dict[str, Any]:

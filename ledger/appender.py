@@ -22,7 +22,7 @@ from ledger.connections import writing
 from ledger.datakeys import NO_SUBJECT, DataKeys
 from ledger.db import WalCheckpointer, WriterLock
 from ledger.envelope import content_aad, seal
-from ledger.errors import Conflict, InvalidInput, PolicyViolation, TooLarge
+from ledger.errors import CaseExists, Conflict, InvalidInput, TooLarge
 from ledger.groupcommit import BackgroundBatcher, GroupCommitter
 from ledger.repository import entries as repo
 from ledger.subjects import Subjects
@@ -244,7 +244,7 @@ class Appender:
             for item in items:
                 case_prev = heads.get(item.case) if item.case is not None else None
                 if item.new_case and case_prev is not None:
-                    raise PolicyViolation(f"case {item.case!r} is not assigned to {item.actor}", case=item.case)
+                    raise CaseExists(f"case {item.case!r} is not assigned to {item.actor}", case=item.case)
                 header = {
                     "v": HEADER_VERSION, "log": head.origin, "seq": size, "id": item.entry_id, "time": now,
                     "kind": item.kind, "actor": item.actor, "case": item.case, "case_prev": case_prev,

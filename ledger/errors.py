@@ -12,6 +12,7 @@ from verification.errors import (
 )
 
 __all__ = [
+    "CaseExists",
     "ChainError",
     "ConfigurationError",
     "Conflict",
@@ -55,6 +56,10 @@ class TooLarge(InvalidInput):
 
 class PolicyViolation(LedgerError):
     code = "policy-violation"
+
+
+class CaseExists(PolicyViolation):
+    """An entry that had to open its case found the case opened meanwhile (checked under the lock)."""
 
 
 class ConfigurationError(LedgerError):

@@ -47,7 +47,7 @@ def _prepare_demo(settings: ApiSettings, base: str) -> None:
     opened = Ledger.open(settings)
     try:
         with suppress(Conflict):
-            opened.create_tenant("demo")
+            opened.tenants.create("demo")
     finally:
         opened.close()
     issuer = _issuer(settings)

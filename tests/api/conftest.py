@@ -50,7 +50,7 @@ def prepare(settings: Settings) -> None:
     ledger = Ledger.open(settings)
     try:
         for tenant in TENANTS:
-            ledger.create_tenant(tenant)
+            ledger.tenants.create(tenant)
     finally:
         ledger.close()
 

@@ -103,23 +103,26 @@ def test_the_whole_command_line_flow(cli: CLI, tmp_path: Path) -> None:
     assert [r["seq"] for r in receipts] == [1, 2, 3]
     assert receipts[0]["header"]["case_prev"] == receipt["entry_hash"]
     read = cli.json("read", "--tenant", "acme", "--seq", "0")
-    assert read["content"] == "Customer asked about the overdraft fee."
-    assert json.loads(cli.json("read", "--tenant", "acme", "--seq", "2")["content"]) == {"text": "message 1"}
+    assert read["content_text"] == "Customer asked about the overdraft fee."
+    # JSON content reads back as JSON, in the RFC 8785 form it was stored in (as over HTTP)
+    assert cli.json("read", "--tenant", "acme", "--seq", "2")["content"] == {"text": "message 1"}
     shown = cli.json("tenant", "show", "acme")
     assert shown["size"] == 4 and len(shown["root"]) == 64
     note = cli.run("checkpoint", "--tenant", "acme").stdout
     assert note.startswith("caseledger.local/acme\n4\n") and "\n— caseledger.local/acme " in note
     inclusion = cli.json("prove", "--tenant", "acme", "--seq", "1")
-    assert set(inclusion) == {"log", "leaf_index", "tree_size", "leaf_hash", "root", "proof"}
+    assert set(inclusion) == {"type", "v", "log", "leaf_index", "tree_size", "leaf_hash", "root", "proof", "checkpoint"}
+    assert inclusion["type"] == "caseledger.inclusion-proof" and inclusion["v"] == 1
     assert inclusion["root"] == shown["root"]
     consistency = cli.json("prove", "--tenant", "acme", "--first", "2", "--second", "4")
-    assert set(consistency) == {"log", "first", "second", "first_root", "second_root", "proof"}
+    assert set(consistency) == {"type", "v", "log", "first", "second", "first_root", "second_root", "proof",
+                                "checkpoint"}
     ranged = cli.json("prove", "--tenant", "acme", "--start", "1", "--end", "3")
     assert ranged["entry_hashes"] == [r["entry_hash"] for r in receipts[:2]]
     for proof in (inclusion, consistency, ranged):
         path = tmp_path / "proof.json"
         path.write_text(json.dumps(proof))
-        assert cli.json("verify", str(path))["ok"] is True
+        assert cli.json("verify", str(path), "--vkey", created["vkey"])["ok"] is True
     summary = cli.json("verify-log", "--tenant", "acme")
     assert summary["size"] == 4 and summary["checkpoints"] == 1
     receipt_file = tmp_path / "receipt.json"
@@ -129,7 +132,7 @@ def test_the_whole_command_line_flow(cli: CLI, tmp_path: Path) -> None:
     doc = json.loads(receipt_file.read_text())
     doc["inclusion"]["proof"][0] = "00" * 32
     receipt_file.write_text(json.dumps(doc))
-    assert "root" in _error(cli.run("verify", str(receipt_file), ok=False)).lower()
+    assert "root" in _error(cli.run("verify", str(receipt_file), "--vkey", created["vkey"], ok=False)).lower()
 
 
 def test_verify_needs_no_database(cli: CLI, tmp_path: Path) -> None:

@@ -122,7 +122,7 @@ def test_a_case_end_to_end(api: Api) -> None:
 
     ledger = Ledger.open(api.settings)
     try:
-        verified = ledger.verify_log("acme")
+        verified = ledger.logcheck.verify("acme")
     finally:
         ledger.close()
     assert verified["ok"] is True and verified["size"] == len(_all_headers(api, "acme"))

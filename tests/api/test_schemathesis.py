@@ -24,7 +24,8 @@ from schemathesis.openapi import from_url
 
 from api.app import create_app
 from api.auth import ROLES, TokenIssuer, load_jwt_key
-from ledger.service import Ledger, NewEntry
+from ledger.appender import NewEntry
+from ledger.service import Ledger
 from ledger.settings import Settings
 from tests.conftest import TEST_MASTER_KEY
 
@@ -58,10 +59,10 @@ def _seed(settings: Settings) -> None:
     load_jwt_key(settings, create=True)
     ledger = Ledger.open(settings)
     try:
-        ledger.create_tenant(TENANT)
+        ledger.tenants.create(TENANT)
         for number in range(9):
             case = CASES[number % len(CASES)]
-            ledger.append(TENANT, NewEntry(
+            ledger.appender.append(TENANT, NewEntry(
                 kind="interaction", channel="phone", case=case, subject_ref=f"CRM-{number % 2}",
                 actor="user:fuzz-agent", content=b'{"note":"seeded"}', meta={"direction": "inbound"}))
     finally:

@@ -162,8 +162,8 @@ def test_two_workers_append_one_unforked_chain(two_workers: Server) -> None:
 
     ledger = Ledger.open(two_workers.settings)
     try:
-        report = ledger.verify_log(TENANT)
-        info = ledger.tenant_info(TENANT)
+        report = ledger.logcheck.verify(TENANT)
+        info = ledger.tenants.info(TENANT)
     finally:
         ledger.close()
     assert info.size == total

@@ -136,13 +136,13 @@ def test_the_whole_command_line_flow(cli: CLI, tmp_path: Path) -> None:
 
 
 def test_verify_needs_no_database(cli: CLI, tmp_path: Path) -> None:
-    cli.json("tenant", "create", "t")
+    vkey = cli.json("tenant", "create", "t")["vkey"]
     cli.json("append", "--tenant", "t", "--kind", "interaction", "--content-file", "-", stdin="x")
     receipt = tmp_path / "r.json"
     receipt.write_text(cli.run("receipt", "--tenant", "t", "--seq", "0").stdout)
     offline = CLI({"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT),
                    "CASELEDGER_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"}, tmp_path)
-    assert offline.json("verify", str(receipt))["ok"] is True
+    assert offline.json("verify", str(receipt), "--vkey", vkey)["ok"] is True
 
 
 def test_bad_input_gives_one_line_errors(cli: CLI, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from ledger.checkpoints import Checkpoints
 from ledger.datakeys import DataKeys
 from ledger.db import make_engine, migrate, schema_is_current
 from ledger.errors import ConfigurationError
+from ledger.files import private_dir
 from ledger.keys import MasterKey, load_master_key
 from ledger.logcheck import LogCheck
 from ledger.proofs import Proofs
@@ -49,7 +50,7 @@ class Ledger:
     def initialise(cls, settings: Settings) -> dict[str, Any]:
         """Create the data directory, the master key (development) and a migrated database."""
         settings.check_production()
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
         key_file = settings.master_key_file or settings.default_master_key_path
         existed = settings.master_key is not None or key_file.exists()
         load_master_key(settings, create=True)

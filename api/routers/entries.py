@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 
 from api.auth import Principal
-from api.deps import AccessDep, AnyPrincipal, LedgerDep, Purpose, as_reader, requires
+from api.deps import AccessDep, AnyPrincipal, ApiSettingsDep, LedgerDep, Purpose, as_reader, requires
 from api.schemas import CaseId, EntriesPage, EntryOut, Timeline
 from compliance.access import Permission
 
@@ -29,11 +29,12 @@ def get_entry(
 @router.get("/entries", response_model=EntriesPage, response_model_exclude_unset=True)
 def list_entries(
     ledger: LedgerDep,
+    settings: ApiSettingsDep,
     principal: Annotated[Principal, Depends(requires(Permission.READ_HEADERS))],
     after: Annotated[int, Query(ge=-1, le=_MAX_SEQ, description="last seq already seen")] = -1,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    size = min(limit, ledger.settings.max_page)
+    size = min(limit, settings.max_page)
     page = ledger.reads.headers(principal.tenant, after, size)
     entries = [{"seq": entry.seq, "entry_hash": entry.entry_hash, "header": entry.header} for entry in page]
     return {"entries": entries, "next_after": page[-1].seq if len(page) == size else None}

@@ -21,8 +21,8 @@ import uvicorn
 
 from api.app import create_app
 from api.auth import TokenIssuer, load_jwt_key
+from api.settings import ApiSettings
 from ledger.service import Ledger
-from ledger.settings import Settings
 from tests.conftest import TEST_MASTER_KEY, fresh_pg_database
 
 TENANTS = ("acme", "globex")
@@ -39,11 +39,11 @@ def module_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         yield data_dir, url
 
 
-def make_settings(data_dir: Path, db_url: str, **overrides: Any) -> Settings:
-    return Settings(data_dir=data_dir, database_url=db_url, master_key=TEST_MASTER_KEY, **overrides)
+def make_settings(data_dir: Path, db_url: str, **overrides: Any) -> ApiSettings:
+    return ApiSettings(data_dir=data_dir, database_url=db_url, master_key=TEST_MASTER_KEY, **overrides)
 
 
-def prepare(settings: Settings) -> None:
+def prepare(settings: ApiSettings) -> None:
     """What `caseledger init` and `tenant create` do: database, keys, the two tenants."""
     Ledger.initialise(settings)
     load_jwt_key(settings, create=True)
@@ -56,7 +56,7 @@ def prepare(settings: Settings) -> None:
 
 
 @contextmanager
-def serve(settings: Settings) -> Iterator[str]:
+def serve(settings: ApiSettings) -> Iterator[str]:
     """Run `create_app(settings)` under uvicorn in a thread; yields the base URL."""
     # proto IPPROTO_TCP, not 0: only then does asyncio set TCP_NODELAY on accepted connections
     # (without it every response waits ~40 ms for a delayed ACK between its head and its body)
@@ -89,7 +89,7 @@ class Api:
     """A running server and the means to call it as anyone."""
 
     url: str
-    settings: Settings
+    settings: ApiSettings
     issuer: TokenIssuer
     _clients: list[httpx.Client] = field(default_factory=list)
 
@@ -118,7 +118,7 @@ class Api:
 
 
 @contextmanager
-def running(settings: Settings) -> Iterator[Api]:
+def running(settings: ApiSettings) -> Iterator[Api]:
     key = load_jwt_key(settings)
     assert key is not None
     with serve(settings) as url:

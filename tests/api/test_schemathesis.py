@@ -24,6 +24,7 @@ from schemathesis.openapi import from_url
 
 from api.app import create_app
 from api.auth import ROLES, TokenIssuer, load_jwt_key
+from api.settings import ApiSettings
 from ledger.appender import NewEntry
 from ledger.service import Ledger
 from ledger.settings import Settings
@@ -73,7 +74,7 @@ def _seed(settings: Settings) -> None:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("schemathesis")
     data_dir = root / "data"
-    app_settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{root / 'ledger.db'}",
+    app_settings = ApiSettings(data_dir=data_dir, database_url=f"sqlite:///{root / 'ledger.db'}",
                             master_key=TEST_MASTER_KEY)
     _seed(app_settings)
     key = load_jwt_key(app_settings)

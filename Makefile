@@ -31,6 +31,10 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	@# STYLE §7: only the envelope module touches AES-GCM
+	@! grep -rlE 'hazmat\.primitives\.ciphers|AESGCM' --include='*.py' verification ledger compliance api \
+		| grep -v '^ledger/envelope.py$$' | grep . || (echo "AES-GCM imported outside ledger/envelope.py" >&2; false)
 
 clean:
 	rm -rf $(VENV) caseledger-data .pytest_cache .hypothesis build *.egg-info

@@ -47,6 +47,8 @@ __all__ = ["MAX_META_BYTES", "Appended", "Appender", "NewEntry"]
 #: clear metadata per entry: small and non-personal
 MAX_META_BYTES = 4096
 _SALT_SIZE = 32
+#: a header, with meta inside it, nests at most MAX_JSON_DEPTH levels
+_MAX_META_DEPTH = MAX_JSON_DEPTH - 1
 _log = logging.getLogger("caseledger.ledger")
 
 
@@ -186,8 +188,9 @@ class Appender:
                            limit=self._max_content_bytes)
         if not isinstance(entry.meta, Mapping):
             raise InvalidInput(f"{where}meta must be an object")
-        if json_depth(entry.meta) > MAX_JSON_DEPTH:
-            raise InvalidInput(f"{where}meta nests deeper than {MAX_JSON_DEPTH} levels", limit=MAX_JSON_DEPTH)
+        if json_depth(entry.meta) > _MAX_META_DEPTH:
+            raise InvalidInput(f"{where}meta nests deeper than {_MAX_META_DEPTH} levels (the header around it "
+                               f"makes {MAX_JSON_DEPTH})", limit=_MAX_META_DEPTH)
         meta = plain_json(dict(entry.meta))
         if meta is None:
             raise InvalidInput(f"{where}meta must be an object of strings, integers, booleans and nulls "

@@ -3,7 +3,7 @@
 A port of the storage design of Go's ``golang.org/x/mod/sumdb/tlog``: every complete subtree
 hash (leaves included) is stored once, in append order, at a dense index given by
 :func:`stored_hash_index`. Appending leaf ``n`` writes the hashes returned by
-``verification.merkle.append_leaf`` at consecutive indexes from ``stored_hash_index(0, n)``.
+``verification.merkle.CompactRange.append`` at consecutive indexes from ``stored_hash_index(0, n)``.
 
 Any tree hash or proof for a tree of any size up to the stored one is then a function of
 O(log n) stored hashes. Each public function first works out which indexes it needs, then calls

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from pydantic import SecretStr
 
 from ledger.service import Ledger
 from ledger.settings import Settings
 
 PG_URL = os.environ.get("CASELEDGER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-TEST_MASTER_KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+TEST_MASTER_KEY = SecretStr("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")
 
 
 def _pg_admin_dsn() -> str:
@@ -72,6 +73,6 @@ def env_for(settings: Settings) -> dict[str, str]:
     env.update({
         "CASELEDGER_DATA_DIR": str(settings.data_dir),
         "CASELEDGER_DATABASE_URL": settings.db_url,
-        "CASELEDGER_MASTER_KEY": TEST_MASTER_KEY,
+        "CASELEDGER_MASTER_KEY": TEST_MASTER_KEY.get_secret_value(),
     })
     return env

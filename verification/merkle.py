@@ -27,12 +27,10 @@ __all__ = [
     "LEAF_PREFIX",
     "NODE_PREFIX",
     "CompactRange",
-    "append_leaf",
     "leaf_hash",
     "node_hash",
     "range_decomposition",
     "root_from_inclusion_proof",
-    "root_from_peaks",
     "root_from_range_proof",
     "trailing_zeros",
     "verify_consistency",
@@ -317,7 +315,12 @@ class CompactRange:
 
     def root(self) -> bytes:
         """RFC 9162 §2.1.1 MTH of the tree: H(p0, H(p1, … H(p[-2], p[-1]))); EMPTY_ROOT when empty."""
-        return root_from_peaks(self._peaks)
+        if not self._peaks:
+            return EMPTY_ROOT
+        h = self._peaks[-1]
+        for p in reversed(self._peaks[:-1]):
+            h = node_hash(p, h)
+        return h
 
     def to_bytes(self) -> bytes:
         """The peaks concatenated (the size is stored beside them)."""
@@ -354,27 +357,6 @@ def _append(peaks: list[bytes], size: int, leaf: bytes) -> list[bytes]:
         size >>= 1
     peaks.append(h)
     return completed
-
-
-def append_leaf(peaks: list[bytes], size: int, leaf: bytes) -> list[bytes]:
-    """`CompactRange.append` on a bare list of peaks, in place (kept until the ledger uses CompactRange).
-
-    ``ValueError`` unless ``len(peaks) == size.bit_count()``.
-    """
-    if size < 0 or len(peaks) != size.bit_count():
-        raise ValueError(f"{len(peaks)} peaks cannot describe a tree of size {size}")
-    return _append(peaks, size, leaf)
-
-
-def root_from_peaks(peaks: Sequence[bytes]) -> bytes:
-    """RFC 9162 §2.1.1 MTH from the peaks of a tree: H(p0, H(p1, … H(p[-2], p[-1])));
-    :data:`EMPTY_ROOT` for no peaks."""
-    if not peaks:
-        return EMPTY_ROOT
-    h = peaks[-1]
-    for p in reversed(peaks[:-1]):
-        h = node_hash(p, h)
-    return h
 
 
 def range_decomposition(

@@ -8,7 +8,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -48,7 +48,14 @@ def cli(settings: Settings, tmp_path: Path) -> CLI:
     return tool
 
 
-def _error(result: subprocess.CompletedProcess[str]) -> str:
+class Outcome(Protocol):
+    """What a run of the command leaves: a subprocess's, or an in-process run's."""
+
+    returncode: int
+    stderr: str
+
+
+def _error(result: Outcome) -> str:
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()

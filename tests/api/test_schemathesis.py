@@ -50,7 +50,7 @@ class Served:
         token = self.issuer.issue(TENANT, role, f"fuzz-{role}", perms=PERMS.get(role, ()))
         return {"Authorization": f"Bearer {token}"}
 
-    def operations(self) -> list[APIOperation]:
+    def operations(self) -> list[APIOperation[Any, Any, Any, Any]]:
         found = [result.ok() for result in self.schema.get_all_operations()]
         return sorted(found, key=lambda op: (op.path, op.method))
 
@@ -102,15 +102,15 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     assert not thread.is_alive(), "the uvicorn server did not stop"
 
 
-def _explore(operation: APIOperation, mode: GenerationMode, examples: int,
-             body: Callable[[Case], None]) -> str | None:
+def _explore(operation: APIOperation[Any, Any, Any, Any], mode: GenerationMode, examples: int,
+             body: Callable[[Case[Any]], None]) -> str | None:
     """Run `body` on up to `examples` generated cases; the failure (shrunk), or None."""
 
     @settings(max_examples=examples, deadline=None, database=None, derandomize=False,
               phases=[Phase.explicit, Phase.generate, Phase.shrink],
               suppress_health_check=list(HealthCheck))
     @given(case=operation.as_strategy(generation_mode=mode))
-    def explore(case: Case) -> None:
+    def explore(case: Case[Any]) -> None:
         body(case)
 
     try:
@@ -125,7 +125,7 @@ def _explore(operation: APIOperation, mode: GenerationMode, examples: int,
     return None
 
 
-def _without_auth(case: Case) -> None:
+def _without_auth(case: Case[Any]) -> None:
     if case.headers:
         for name in [name for name in case.headers if name.lower() == "authorization"]:
             del case.headers[name]
@@ -143,7 +143,7 @@ def test_no_server_errors(served: Served, role: str) -> None:
     headers = served.auth(role)
     statuses: dict[int, int] = {}
 
-    def call(case: Case) -> None:
+    def call(case: Case[Any]) -> None:
         response = case.call(base_url=served.url, headers=headers, timeout=30)
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
         assert response.status_code < 500, (
@@ -164,7 +164,7 @@ def test_every_v1_operation_requires_a_token(served: Served) -> None:
     bad_tokens: list[dict[str, str] | None] = [
         None, {"Authorization": "Bearer not-a-jwt"}, {"Authorization": "Basic dXNlcjpwYXNz"}]
 
-    def call(case: Case) -> None:
+    def call(case: Case[Any]) -> None:
         for headers in bad_tokens:
             _without_auth(case)
             response = case.call(base_url=served.url, headers=headers, timeout=30)

@@ -60,7 +60,7 @@ class Server:
 def two_workers(pg_url: str, tmp_path: Path) -> Iterator[Server]:
     data_dir = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CASELEDGER_")}
-    env.update({"CASELEDGER_DATABASE_URL": pg_url, "CASELEDGER_MASTER_KEY": TEST_MASTER_KEY,
+    env.update({"CASELEDGER_DATABASE_URL": pg_url, "CASELEDGER_MASTER_KEY": TEST_MASTER_KEY.get_secret_value(),
                 "CASELEDGER_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)})
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     _cli(env, "init")
@@ -96,7 +96,8 @@ def two_workers(pg_url: str, tmp_path: Path) -> Iterator[Server]:
 
 def _env_of(server: Server) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CASELEDGER_")}
-    env.update({"CASELEDGER_DATABASE_URL": server.settings.db_url, "CASELEDGER_MASTER_KEY": TEST_MASTER_KEY,
+    env.update({"CASELEDGER_DATABASE_URL": server.settings.db_url,
+                "CASELEDGER_MASTER_KEY": TEST_MASTER_KEY.get_secret_value(),
                 "CASELEDGER_DATA_DIR": str(server.settings.data_dir), "PYTHONPATH": str(ROOT)})
     return env
 

@@ -73,9 +73,9 @@ def test_sigkill_never_loses_an_acknowledged_append(ledger: Ledger, db_url: str)
         if rest and not rest.endswith("\n"):
             lines = lines[:-1]  # a line cut by the kill was never fully acknowledged
         for line in lines:
-            seq, digest = line.split()
-            assert int(seq) not in acknowledged
-            acknowledged[int(seq)] = digest
+            number, digest = line.split()
+            assert int(number) not in acknowledged
+            acknowledged[int(number)] = digest
         assert ledger.logcheck.verify("t")["size"] >= len(acknowledged)
         for seq, digest in acknowledged.items():
             assert ledger.reads.entry("t", seq).entry_hash == digest

@@ -31,7 +31,7 @@ from verification.receipt import verify_receipt
 from verification.trust import Trust
 
 
-def _interaction(case: str = "C-1", ref: str | None = "cust-42", body: str = "hello") -> NewEntry:
+def _interaction(case: str | None = "C-1", ref: str | None = "cust-42", body: str = "hello") -> NewEntry:
     return NewEntry(kind="interaction", channel="chat", case=case, subject_ref=ref,
                     actor="user:agent-7", content=body.encode(), meta={"direction": "inbound"})
 

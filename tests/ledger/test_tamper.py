@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -67,7 +68,7 @@ def _drop_triggers(ledger: Ledger) -> None:
         _run(ledger, *(f"DROP TRIGGER {t}_append_only ON {t}" for t in ("entries", "nodes", "checkpoints")))
 
 
-def _fetch(conn: Connection, seq: int) -> dict[str, object]:
+def _fetch(conn: Connection, seq: int) -> dict[str, Any]:
     return dict(conn.execute(text("SELECT * FROM entries WHERE seq = :s"), {"s": seq}).mappings().one())
 
 
@@ -108,7 +109,7 @@ def test_postgres_refuses_truncate(tmp_path: Path, pg_url: str) -> None:
 def test_changing_any_stored_byte_is_detected(filled: Ledger, column: str, seq: int) -> None:
     _drop_triggers(filled)
     with filled.engine.connect() as conn:
-        value = bytearray(_fetch(conn, seq)[column])  # type: ignore[arg-type]
+        value = bytearray(_fetch(conn, seq)[column])
     for position in (0, len(value) // 2, len(value) - 1):
         tampered = bytearray(value)
         tampered[position] ^= 0x01

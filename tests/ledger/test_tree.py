@@ -16,7 +16,7 @@ from ledger.tree import (
     stored_hash_index,
     tree_hash,
 )
-from verification.merkle import EMPTY_ROOT, append_leaf, leaf_hash, node_hash
+from verification.merkle import EMPTY_ROOT, CompactRange, leaf_hash, node_hash
 
 
 def _tlog_stored_hash_index(level: int, n: int) -> int:
@@ -97,15 +97,15 @@ def test_index_round_trips_large_coordinates(level: int, n: int) -> None:
 
 
 def test_append_order_fills_indexes_densely() -> None:
-    """append_leaf's completed hashes land at consecutive indexes from stored_hash_index(0, n),
+    """CompactRange.append's completed hashes land at consecutive indexes from stored_hash_index(0, n),
     each (level, i) index holds the hash of leaves [i*2^level, (i+1)*2^level)."""
     leaves = [leaf_hash(b"%d" % i) for i in range(300)]
     store: list[bytes] = []
-    peaks: list[bytes] = []
+    compact = CompactRange()
     for n, leaf in enumerate(leaves):
         base = stored_hash_index(0, n)
         assert len(store) == base
-        completed = append_leaf(peaks, n, leaf)
+        completed = compact.append(leaf)
         for level, h in enumerate(completed):
             assert stored_hash_index(level, n >> level) == base + level
             assert split_stored_hash_index(base + level) == (level, n >> level)

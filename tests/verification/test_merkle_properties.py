@@ -26,12 +26,10 @@ from verification.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
     CompactRange,
-    append_leaf,
     leaf_hash,
     node_hash,
     range_decomposition,
     root_from_inclusion_proof,
-    root_from_peaks,
     root_from_range_proof,
     trailing_zeros,
     verify_consistency,
@@ -136,12 +134,11 @@ def test_reference_tree_is_rfc9162() -> None:
 def test_compact_range_root_is_mth_for_every_size() -> None:
     compact = CompactRange()
     assert compact.root() == EMPTY_ROOT
-    peaks: list[bytes] = []
     for size in range(1, EXHAUSTIVE_INCLUSION + 1):
         completed = compact.append(leaves()[size - 1])
-        assert completed == append_leaf(peaks, size - 1, leaves()[size - 1])
-        assert compact.root() == root(size) == root_from_peaks(peaks)
-        assert compact.size == size and compact.peaks == peaks
+        assert completed[0] == leaves()[size - 1] and len(completed) == 1 + trailing_zeros(size)
+        assert compact.root() == root(size)
+        assert compact.size == size and len(compact.peaks) == size.bit_count()
         assert CompactRange.from_bytes(size, compact.to_bytes()) == compact
         assert len(compact.to_bytes()) == HASH_SIZE * size.bit_count()
 
@@ -189,22 +186,24 @@ def test_trailing_zeros() -> None:
         assert trailing_zeros(n) == len(bin(n)) - len(bin(n).rstrip("0"))
 
 
-def test_append_leaf_returns_completed_subtrees() -> None:
-    peaks: list[bytes] = []
+def test_compact_range_append_returns_completed_subtrees() -> None:
+    compact = CompactRange()
     for n in range(64):
-        completed = append_leaf(peaks, n, leaves()[n])
+        completed = compact.append(leaves()[n])
         assert len(completed) == 1 + ((n + 1) & -(n + 1)).bit_length() - 1
         for level, h in enumerate(completed):
             first = (n >> level) << level
             assert h == mth(leaves()[first : n + 1])
-        assert len(peaks) == (n + 1).bit_count()
+        assert len(compact.peaks) == (n + 1).bit_count()
 
 
-def test_append_leaf_rejects_peaks_of_the_wrong_size() -> None:
+def test_compact_range_rejects_peaks_of_the_wrong_size() -> None:
     with pytest.raises(ValueError):
-        append_leaf([OTHER], 3, OTHER)
+        CompactRange(3, [OTHER])
     with pytest.raises(ValueError):
-        append_leaf([], -1, OTHER)
+        CompactRange(-1, [])
+    with pytest.raises(ValueError):
+        CompactRange.from_bytes(3, OTHER)
 
 
 # --- inclusion ----------------------------------------------------------------------------------

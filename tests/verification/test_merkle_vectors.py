@@ -17,9 +17,8 @@ import pytest
 from verification.errors import ProofError
 from verification.merkle import (
     EMPTY_ROOT,
-    append_leaf,
+    CompactRange,
     leaf_hash,
-    root_from_peaks,
     verify_consistency,
     verify_inclusion,
 )
@@ -98,8 +97,8 @@ def test_reference_tree_roots_for_every_prefix() -> None:
     assert len(roots) == len(leaves) + 1
     assert roots[0] == EMPTY_ROOT
 
-    peaks: list[bytes] = []
-    assert root_from_peaks(peaks) == roots[0]
+    compact = CompactRange()
+    assert compact.root() == roots[0]
     for size, leaf in enumerate(leaves):
-        append_leaf(peaks, size, leaf)
-        assert root_from_peaks(peaks) == roots[size + 1], f"root of size {size + 1}"
+        compact.append(leaf)
+        assert compact.root() == roots[size + 1], f"root of size {size + 1}"

@@ -73,7 +73,10 @@ class CaseAssignmentsOut(BaseModel):
     agents: list[str]
 
 
-class Receipt(BaseModel):
+class Appended(BaseModel):
+    """Where an entry went and the header it was given (`ledger.appender.Appended`); the
+    self-contained `caseledger.receipt` comes from `caseledger receipt`."""
+
     log: str
     seq: int
     entry_hash: Hex

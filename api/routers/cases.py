@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from api.auth import Principal
 from api.deps import AccessDep, requires
-from api.schemas import AssignmentIn, CaseAssignmentsOut, CaseId, Receipt
+from api.schemas import Appended, AssignmentIn, CaseAssignmentsOut, CaseId
 from compliance.access import Permission
 
 router = APIRouter(prefix="/v1", tags=["cases"])
@@ -23,14 +23,14 @@ def list_assignments(case: Annotated[CaseId, Path()], access: AccessDep, princip
     return {"case": case, "exists": staff.exists, "opener": staff.opener, "agents": sorted(staff.agents)}
 
 
-@router.post("/cases/{case}/assignments", status_code=201, response_model=Receipt)
+@router.post("/cases/{case}/assignments", status_code=201, response_model=Appended)
 def assign(case: Annotated[CaseId, Path()], body: AssignmentIn, access: AccessDep, principal: Supervisor) -> Response:
     appended = access.assignments.assign(principal.tenant, principal.actor, case, body.agent)
     return Response(appended.as_json(), status_code=201, media_type="application/json",
                     headers={"Location": f"/v1/entries/{appended.seq}"})
 
 
-@router.delete("/cases/{case}/assignments/{agent}", response_model=Receipt)
+@router.delete("/cases/{case}/assignments/{agent}", response_model=Appended)
 def unassign(case: Annotated[CaseId, Path()], agent: Agent, access: AccessDep, principal: Supervisor) -> Response:
     appended = access.assignments.unassign(principal.tenant, principal.actor, case, agent)
     return Response(appended.as_json(), media_type="application/json")

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 
 from api.auth import Principal
 from api.deps import AccessDep, LedgerDep, as_reader, requires
-from api.schemas import InteractionIn, Receipt
+from api.schemas import Appended, InteractionIn
 from compliance.access import Permission
 from ledger.appender import NewEntry
 from ledger.content import encode_json_content
@@ -20,7 +20,7 @@ from ledger.errors import CaseExists
 router = APIRouter(prefix="/v1", tags=["interactions"])
 
 
-@router.post("/interactions", status_code=201, response_model=Receipt, response_class=JSONResponse,
+@router.post("/interactions", status_code=201, response_model=Appended, response_class=JSONResponse,
              responses={201: {"headers": {"Location": {"description": "the entry", "schema": {"type": "string"}}}}})
 async def log_interaction(
     body: InteractionIn,

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -13,12 +14,21 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
 )
 
-from verification.entry import CASE_PATTERN, MAX_JSON_DEPTH, format_time, json_depth
+from verification.entry import CASE_PATTERN, CHANNELS, MAX_JSON_DEPTH, format_time, json_depth
 
-Channel = Literal["phone", "email", "chat", "sms", "social", "video", "in_person", "api"]
+
+def _known_channel(value: str) -> str:
+    if value not in CHANNELS:
+        raise ValueError(f"unknown channel; one of {', '.join(sorted(CHANNELS))}")
+    return value
+
+
+#: a channel of `verification.entry.CHANNELS` (the one list), shown as an enum in the OpenAPI schema
+Channel = Annotated[str, AfterValidator(_known_channel), WithJsonSchema({"type": "string", "enum": sorted(CHANNELS)})]
 CaseId = Annotated[str, StringConstraints(pattern=f"^{CASE_PATTERN}$")]
 MetaKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 MetaValue = Annotated[str, StringConstraints(max_length=256)] | StrictInt | StrictBool | None

@@ -28,6 +28,7 @@ from ledger.repository import entries as repo
 from ledger.subjects import Subjects
 from ledger.tenants import TenantContext, Tenants
 from ledger.tree import stored_hash_index
+from verification.compact import CompactRange
 from verification.entry import (
     ACTOR_RE,
     CASE_RE,
@@ -40,7 +41,7 @@ from verification.entry import (
     json_depth,
     plain_json,
 )
-from verification.merkle import CompactRange, leaf_hash
+from verification.merkle import leaf_hash
 
 __all__ = ["MAX_META_BYTES", "Appended", "Appender", "NewEntry"]
 

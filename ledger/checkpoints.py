@@ -19,7 +19,7 @@ from ledger.repository import checkpoints as repo
 from ledger.repository.entries import read_entry
 from ledger.repository.tenants import get_log
 from ledger.tenants import TenantContext, Tenants
-from verification.merkle import CompactRange
+from verification.compact import CompactRange
 from verification.receipt import Receipt
 
 __all__ = ["Checkpoints"]

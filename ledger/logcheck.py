@@ -35,10 +35,12 @@ from ledger.repository import nodes as node_repo
 from ledger.repository import tenants as tenant_repo
 from ledger.tenants import Tenants
 from ledger.tree import stored_hash_count, stored_hash_index
+from verification.chain import LogVerifier
 from verification.checkpoint import NoteVerifier, key_id, open_checkpoint
-from verification.entry import ZERO_HASH, LogVerifier
+from verification.compact import CompactRange
+from verification.entry import ZERO_HASH
 from verification.errors import ChainError, VerificationError
-from verification.merkle import EMPTY_ROOT, CompactRange
+from verification.merkle import EMPTY_ROOT
 
 __all__ = ["PARALLEL_MIN_ENTRIES", "PARALLEL_MIN_ENTRIES_FORK", "LogCheck", "verify_stored_log"]
 

@@ -17,8 +17,8 @@ from ledger.errors import Conflict, InvalidInput, NotFound
 from ledger.keys import MasterKey, new_key, unwrap_signing_key, wrap_signing_key
 from ledger.repository import tenants as repo
 from verification.checkpoint import Checkpoint, sign_checkpoint, verifier_key
+from verification.compact import CompactRange
 from verification.entry import ZERO_HASH
-from verification.merkle import CompactRange
 
 __all__ = ["TENANT_RE", "TenantContext", "TenantInfo", "Tenants"]
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 
-from verification.merkle import EMPTY_ROOT, HASH_SIZE, node_hash, range_decomposition, trailing_zeros
+from verification.compact import range_decomposition
+from verification.merkle import EMPTY_ROOT, HASH_SIZE, node_hash, trailing_zeros
 
 __all__ = [
     "HashReader",

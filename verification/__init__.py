@@ -8,6 +8,7 @@ with this package alone::
 """
 
 from verification import errors
+from verification.chain import LogVerifier
 from verification.checkpoint import (
     Checkpoint,
     NoteVerifier,
@@ -17,15 +18,9 @@ from verification.checkpoint import (
     verifier_key,
     verify_note,
 )
+from verification.compact import CompactRange, verify_range
 from verification.documents import verify_document
-from verification.entry import (
-    MAX_JSON_DEPTH,
-    LogVerifier,
-    canonical_json,
-    entry_hash,
-    json_depth,
-    parse_header,
-)
+from verification.entry import MAX_JSON_DEPTH, canonical_json, entry_hash, json_depth, parse_header
 from verification.errors import (
     ChainError,
     FormatError,
@@ -34,15 +29,7 @@ from verification.errors import (
     SignatureError,
     VerificationError,
 )
-from verification.merkle import (
-    EMPTY_ROOT,
-    CompactRange,
-    leaf_hash,
-    node_hash,
-    verify_consistency,
-    verify_inclusion,
-    verify_range,
-)
+from verification.merkle import EMPTY_ROOT, leaf_hash, node_hash, verify_consistency, verify_inclusion
 from verification.proofs import (
     ConsistencyProof,
     InclusionProof,

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
+from verification.compact import verify_range
 from verification.errors import FormatError, ProofError, VerificationError
 from verification.fields import (
     hash_bytes,
@@ -26,7 +27,7 @@ from verification.fields import (
     text,
     type_and_version,
 )
-from verification.merkle import HASH_SIZE, verify_consistency, verify_inclusion, verify_range
+from verification.merkle import HASH_SIZE, verify_consistency, verify_inclusion
 from verification.trust import Trust
 
 __all__ = [

@@ -8,8 +8,9 @@ from typing import Any
 from ledger.service import Ledger
 from tests.api.conftest import Api, interaction
 from verification.checkpoint import open_checkpoint, parse_verifier_key
+from verification.compact import verify_range
 from verification.entry import entry_hash
-from verification.merkle import verify_consistency, verify_inclusion, verify_range
+from verification.merkle import verify_consistency, verify_inclusion
 
 CASE = "E-1001"
 CHANNELS = ("phone", "email", "chat")

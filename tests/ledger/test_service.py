@@ -23,10 +23,11 @@ from ledger.service import Ledger
 from ledger.settings import Settings
 from tests.conftest import TEST_MASTER_KEY
 from verification.checkpoint import open_checkpoint, parse_verifier_key
+from verification.compact import verify_range
 from verification.documents import verify_document
 from verification.entry import ZERO_HASH, canonical_json, parse_header
 from verification.errors import ProofError, VerificationError
-from verification.merkle import leaf_hash, verify_consistency, verify_inclusion, verify_range
+from verification.merkle import leaf_hash, verify_consistency, verify_inclusion
 from verification.receipt import verify_receipt
 from verification.trust import Trust
 

@@ -21,7 +21,7 @@ from ledger.service import Ledger
 from ledger.settings import Settings
 from ledger.tree import stored_hash_count
 from tests.conftest import TEST_MASTER_KEY, env_for
-from verification.entry import LogVerifier
+from verification.chain import LogVerifier
 
 SIZE = 12
 

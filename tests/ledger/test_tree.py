@@ -16,7 +16,8 @@ from ledger.tree import (
     stored_hash_index,
     tree_hash,
 )
-from verification.merkle import EMPTY_ROOT, CompactRange, leaf_hash, node_hash
+from verification.compact import CompactRange
+from verification.merkle import EMPTY_ROOT, leaf_hash, node_hash
 
 
 def _tlog_stored_hash_index(level: int, n: int) -> int:

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from ledger.tree import consistency_proof, inclusion_proof, range_proof, stored_hash_index, tree_hash
 from tests.verification.reference import Tree
-from verification.merkle import EMPTY_ROOT, CompactRange, leaf_hash, verify_consistency, verify_inclusion, verify_range
+from verification.compact import CompactRange, verify_range
+from verification.merkle import EMPTY_ROOT, leaf_hash, verify_consistency, verify_inclusion
 
 MAX_SIZE = 2048  # the store; Hypothesis draws sizes up to this
 EXHAUSTIVE = 70  # every size up to this, every leaf, every pair, every range

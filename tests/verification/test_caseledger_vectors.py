@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from verification.chain import LogVerifier
 from verification.checkpoint import (
     Checkpoint,
     key_id,
@@ -26,7 +27,7 @@ from verification.checkpoint import (
     sign_checkpoint,
     verifier_key,
 )
-from verification.entry import LogVerifier, canonical_json, entry_hash, parse_header
+from verification.entry import canonical_json, entry_hash, parse_header
 from verification.errors import ChainError, VerificationError
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "caseledger"

@@ -21,16 +21,8 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verification.entry import (
-    CHANNELS,
-    HEADER_FIELDS,
-    ZERO_HASH,
-    LogVerifier,
-    canonical_json,
-    entry_hash,
-    parse_header,
-    plain_json,
-)
+from verification.chain import LogVerifier
+from verification.entry import CHANNELS, HEADER_FIELDS, ZERO_HASH, canonical_json, entry_hash, parse_header, plain_json
 from verification.errors import ChainError, FormatError
 
 T = TypeVar("T")

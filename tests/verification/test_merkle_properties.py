@@ -21,20 +21,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.verification.reference import Tree
+from verification.compact import CompactRange, range_decomposition, root_from_range_proof, verify_range
 from verification.errors import ProofError
 from verification.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
-    CompactRange,
     leaf_hash,
     node_hash,
-    range_decomposition,
     root_from_inclusion_proof,
-    root_from_range_proof,
     trailing_zeros,
     verify_consistency,
     verify_inclusion,
-    verify_range,
 )
 
 MAX_SIZE = 4096  # the store; Hypothesis draws sizes up to this

@@ -14,14 +14,9 @@ from typing import Any
 
 import pytest
 
+from verification.compact import CompactRange
 from verification.errors import ProofError
-from verification.merkle import (
-    EMPTY_ROOT,
-    CompactRange,
-    leaf_hash,
-    verify_consistency,
-    verify_inclusion,
-)
+from verification.merkle import EMPTY_ROOT, leaf_hash, verify_consistency, verify_inclusion
 
 
 def _vector_dir() -> Path:

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ledger.appender import NewEntry
 from ledger.db import WRITE
-from ledger.errors import ChainError
+from ledger.errors import ChainError, VerificationError
 from ledger.logcheck import PARALLEL_MIN_ENTRIES_FORK, verify_stored_log
 from ledger.service import Ledger
 from ledger.settings import Settings
@@ -102,6 +102,22 @@ def test_postgres_refuses_truncate(tmp_path: Path, pg_url: str) -> None:
         assert ledger.logcheck.verify("t")["size"] == 1
     finally:
         ledger.close()
+
+
+@pytest.mark.parametrize("depth", [100, 5000, 100_000])
+def test_verify_log_on_a_hand_made_header_with_deep_meta_fails_cleanly(filled: Ledger, depth: int) -> None:
+    """A header whose meta nests deeper than any parser's stack is a verification failure naming
+    the entry, never a RecursionError."""
+    _drop_triggers(filled)
+    with filled.engine.connect() as conn:
+        header = json.loads(bytes(_fetch(conn, 3)["header"]))
+    header["meta"] = "@"
+    forged = json.dumps(header, sort_keys=True, separators=(",", ":")).replace(
+        '"@"', '{"a":' * depth + "1" + "}" * depth).encode()
+    _run(filled, "UPDATE entries SET header = :h WHERE seq = 3", h=forged)
+    with pytest.raises(VerificationError) as caught:
+        filled.logcheck.verify("t", workers=1)
+    assert caught.value.fields.get("seq") == 3 or "3" in str(caught.value)
 
 
 @pytest.mark.parametrize("column", ["header", "entry_hash", "envelope"])

@@ -21,6 +21,7 @@ from typing import Any
 
 from compliance.assignments import CaseAssignments
 from ledger.appender import NewEntry
+from ledger.cases import CaseRule
 from ledger.content import render_content
 from ledger.errors import InvalidInput, NotFound, PolicyViolation
 from ledger.reads import ReadEntry
@@ -95,26 +96,23 @@ class AccessService:
             raise InvalidInput("X-Purpose must be 1-64 of letters, digits, spaces and _ . : -")
 
     def works_on(self, tenant: str, reader: Reader, case: str | None) -> bool:
-        """Whether an agent works on `case`: by the token's ``cases`` claim, or assigned in the log."""
+        """Whether an agent works on `case`: by the token's ``cases`` claim, or on the case's staff."""
         if case is None:
             return False
         if reader.cases is not None and case in reader.cases:
             return True
-        return reader.actor in self.assignments.staff(tenant, case).agents
+        return reader.actor in self.ledger.cases.staff(tenant, case).agents
 
-    def may_log(self, tenant: str, reader: Reader, case: str) -> bool:
-        """Raise `PolicyViolation` unless `reader` may log to `case`; True when the entry must open
-        the case (checked again under the log lock, so two agents cannot both open it)."""
+    @staticmethod
+    def rule_for(reader: Reader, case: str) -> CaseRule | None:
+        """What the author of an entry `reader` logs to `case` must be to that case, checked by the
+        appender under the log's lock: nothing for supervisors and for cases the token's claim
+        names; an agent must otherwise work on the case, or open it — unless its token carries a
+        ``cases`` claim, which then bounds the cases it may open."""
         require(reader, Permission.LOG_INTERACTIONS)
         if reader.role != "agent" or (reader.cases is not None and case in reader.cases):
-            return False
-        staff = self.assignments.staff(tenant, case)
-        if staff.exists:
-            if reader.actor in staff.agents:
-                return False
-        elif reader.cases is None:
-            return True
-        raise PolicyViolation(f"case {case!r} is not assigned to this agent", case=case)
+            return None
+        return CaseRule.STAFF if reader.cases is not None else CaseRule.STAFF_OR_NEW
 
     def _log_access(self, tenant: str, reader: Reader, seqs: list[int], case: str | None,
                     purpose: str | None) -> None:

@@ -17,13 +17,16 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 
+from ledger.cases import CaseRule, apply_entry, staff_of
 from ledger.connections import writing
 from ledger.datakeys import NO_SUBJECT, DataKeys
 from ledger.db import WalCheckpointer, WriterLock
 from ledger.envelope import content_aad, seal
-from ledger.errors import CaseExists, Conflict, InvalidInput, TooLarge
+from ledger.errors import Conflict, InvalidInput, PolicyViolation, TooLarge
 from ledger.groupcommit import BackgroundBatcher, GroupCommitter
+from ledger.reads import stored_header
 from ledger.repository import entries as repo
 from ledger.subjects import Subjects
 from ledger.tenants import TenantContext, Tenants
@@ -66,9 +69,8 @@ class NewEntry:
     meta: Mapping[str, Any] = field(default_factory=dict)
     #: make a salted commitment to the content (default: for documents)
     commit: bool | None = None
-    #: refuse the entry, under the log lock, if its case already has entries (a case opened by
-    #: this entry is its author's; see `compliance.access`)
-    new_case: bool = False
+    #: what the author must be to the case, checked under the log lock (`ledger.cases`)
+    case_rule: CaseRule | None = None
 
 
 class Appended(NamedTuple):
@@ -107,7 +109,7 @@ class _Prepared(NamedTuple):
     meta: dict[str, Any]
     #: the key epoch the subject handle and data key were taken from (checked under the log lock)
     epoch: int
-    new_case: bool
+    case_rule: CaseRule | None
 
 
 class _StaleKeys(Exception):
@@ -230,7 +232,27 @@ class Appender:
             if entry.commit if entry.commit is not None else entry.kind == "document":
                 commit = hashlib.sha256(salt + entry.content).hexdigest()
         return _Prepared(entry_id, entry.kind, entry.actor, entry.case, entry.channel, subject, key_id,
-                         envelope, ct, commit, dict(entry.meta), context.epoch, entry.new_case)
+                         envelope, ct, commit, dict(entry.meta), context.epoch, entry.case_rule)
+
+    @staticmethod
+    def _staff(conn: Connection, log_id: int, items: list[_Prepared]) -> dict[str | None, set[str] | None]:
+        """The staff of each case an item has a rule for, as stored now (None: no entries yet)."""
+        ruled = {item.case for item in items if item.case_rule is not None and item.case is not None}
+        if not ruled:
+            return {}
+        stored = repo.case_staff_headers(conn, log_id, ruled)
+        return {case: set(staff_of(map(stored_header, stored[case])).agents) if case in stored else None
+                for case in ruled}
+
+    @staticmethod
+    def _check_case_rule(item: _Prepared, staff: dict[str | None, set[str] | None], opens: bool) -> None:
+        """Refuse an item its case's rule forbids; else fold it into the staff (it may open the
+        case or assign someone) for the items after it."""
+        agents = staff[item.case]
+        if item.case_rule is not None and not (
+                item.actor in agents if agents is not None else item.case_rule is CaseRule.STAFF_OR_NEW):
+            raise PolicyViolation(f"case {item.case!r} is not assigned to this agent", case=item.case)
+        staff[item.case] = apply_entry(None if opens else agents, item.actor, item.kind, item.meta)
 
     def _write(self, log_id: int, items: list[_Prepared]) -> list[Appended]:
         """Sequence and commit `items` in one transaction, under the log's lock."""
@@ -239,6 +261,7 @@ class Appender:
             head, heads = repo.lock_log(conn, log_id, cases)
             if any(item.epoch != head.key_epoch for item in items if item.subject or item.key_id):
                 raise _StaleKeys()
+            staff = self._staff(conn, log_id, items)
             size, prev, last_time = head.size, head.head_hash, head.head_time
             tree = CompactRange.from_bytes(size, head.peaks)
             now = max(self._clock(), last_time)
@@ -247,8 +270,8 @@ class Appender:
             appended: list[Appended] = []
             for item in items:
                 case_prev = heads.get(item.case) if item.case is not None else None
-                if item.new_case and case_prev is not None:
-                    raise CaseExists(f"case {item.case!r} is not assigned to {item.actor}", case=item.case)
+                if item.case in staff:
+                    self._check_case_rule(item, staff, case_prev is None)
                 header = {
                     "v": HEADER_VERSION, "log": head.origin, "seq": size, "id": item.entry_id, "time": now,
                     "kind": item.kind, "actor": item.actor, "case": item.case, "case_prev": case_prev,

@@ -12,7 +12,6 @@ from verification.errors import (
 )
 
 __all__ = [
-    "CaseExists",
     "ChainError",
     "ConfigurationError",
     "Conflict",
@@ -56,10 +55,6 @@ class TooLarge(InvalidInput):
 
 class PolicyViolation(LedgerError):
     code = "policy-violation"
-
-
-class CaseExists(PolicyViolation):
-    """An entry that had to open its case found the case opened meanwhile (checked under the lock)."""
 
 
 class ConfigurationError(LedgerError):

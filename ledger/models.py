@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = ["Base", "CaseHead", "Checkpoint", "DataKey", "Entry", "Log", "Node", "Subject", "Tenant"]
@@ -58,7 +58,12 @@ class Entry(Base):
     entry_hash: Mapped[bytes] = mapped_column(LargeBinary)
     envelope: Mapped[bytes | None] = mapped_column(LargeBinary)
 
-    __table_args__ = (Index("ix_entries_case", "log_id", "case_id", "seq"),)
+    __table_args__ = (
+        Index("ix_entries_case", "log_id", "case_id", "seq"),
+        # who works on a case (`ledger.cases`) is read under the log lock: its assignments by index
+        Index("ix_entries_assignments", "log_id", "case_id", "seq", sqlite_where=text("kind = 'assignment'"),
+              postgresql_where=text("kind = 'assignment'")),
+    )
 
 
 class CaseHead(Base):

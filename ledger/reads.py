@@ -69,12 +69,6 @@ class Reads:
                 context.sync(key_epoch(conn, context.log_id))
         return [self._open(context, row, decrypt) for row in rows]
 
-    def case_opening(self, tenant: str, case: str) -> list[dict[str, Any]]:
-        """Headers of a case's first entry and of its `assignment` entries, in log order."""
-        context = self._tenants.get(tenant)
-        with reading(self._engine) as conn:
-            return [stored_header(header) for header in repo.case_opening(conn, context.log_id, case)]
-
     def headers(self, tenant: str, after: int = -1, limit: int = 100) -> list[ReadEntry]:
         """A page of entries (headers only) after `after`, in seq order."""
         context = self._tenants.get(tenant)

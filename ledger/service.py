@@ -1,7 +1,7 @@
 """`Ledger`: opens the engine's capability modules, wires them together and closes them.
 
 It exposes the modules as attributes — `ledger.tenants`, `ledger.subjects`, `ledger.data_keys`,
-`ledger.appender`, `ledger.reads`, `ledger.proofs`, `ledger.checkpoints`, `ledger.logcheck` — and
+`ledger.appender`, `ledger.reads`, `ledger.cases`, `ledger.proofs`, `ledger.checkpoints`, `ledger.logcheck` — and
 has no methods of its own beyond its life cycle, so that each capability keeps one home (STYLE §16).
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ledger.appender import Appender
+from ledger.cases import Cases
 from ledger.checkpoints import Checkpoints
 from ledger.datakeys import DataKeys
 from ledger.db import make_engine, migrate, schema_is_current
@@ -42,6 +43,7 @@ class Ledger:
         self.appender = Appender(engine, self.tenants, self.subjects, self.data_keys, clock,
                                  settings.max_content_bytes)
         self.reads = Reads(engine, self.tenants, self.data_keys)
+        self.cases = Cases(engine, self.tenants)
         self.proofs = Proofs(engine, self.tenants)
         self.checkpoints = Checkpoints(engine, self.tenants, self.proofs, clock)
         self.logcheck = LogCheck(engine, self.tenants)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import Response
 
 from api.auth import Principal
-from api.deps import AccessDep, requires
+from api.deps import AccessDep, LedgerDep, requires
 from api.schemas import Appended, AssignmentIn, CaseAssignmentsOut, CaseId
 from compliance.access import Permission
 
@@ -18,8 +18,8 @@ Agent = Annotated[str, Path(pattern=r"^user:[A-Za-z0-9._@:-]{1,120}$")]
 
 
 @router.get("/cases/{case}/assignments", response_model=CaseAssignmentsOut)
-def list_assignments(case: Annotated[CaseId, Path()], access: AccessDep, principal: Supervisor) -> Any:
-    staff = access.assignments.staff(principal.tenant, case)
+def list_assignments(case: Annotated[CaseId, Path()], ledger: LedgerDep, principal: Supervisor) -> Any:
+    staff = ledger.cases.staff(principal.tenant, case)
     return {"case": case, "exists": staff.exists, "opener": staff.opener, "agents": sorted(staff.agents)}
 
 

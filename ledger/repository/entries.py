@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select, union
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import NoResultFound
 
@@ -21,7 +21,7 @@ from ledger.repository.base import Record, database_error, insert_many, keyset_p
 _E = tables.E
 _H = tables.H
 
-__all__ = ["LogHead", "all_case_heads", "case_entries", "case_opening", "count_entries", "entries_page",
+__all__ = ["LogHead", "all_case_heads", "case_entries", "case_staff_headers", "count_entries", "entries_page",
            "entry_pages", "lock_log", "read_entry", "write_appended"]
 
 
@@ -154,12 +154,23 @@ def count_entries(conn: Connection, log_id: int) -> int:
     return int(conn.execute(select(func.count()).select_from(_E).where(_E.c.log_id == log_id)).scalar_one())
 
 
-def case_opening(conn: Connection, log_id: int, case: str) -> list[bytes]:
-    """Header bytes of the first entry of `case` and of its `assignment` entries, in log order
-    (empty when the case has no entries): what says who may work on the case."""
-    first = select(func.min(_E.c.seq)).where(_E.c.log_id == log_id, _E.c.case_id == case).scalar_subquery()
-    rows = conn.execute(
-        select(_E.c.header).where(_E.c.log_id == log_id, _E.c.case_id == case,
-                                  (_E.c.seq == first) | (_E.c.kind == "assignment")).order_by(_E.c.seq)
-    ).all()
-    return [bytes(row.header) for row in rows]
+
+def case_staff_headers(conn: Connection, log_id: int, cases: Collection[str]) -> dict[str, list[bytes]]:
+    """Per case of `cases` that has entries: the header bytes of its first entry and of its
+    `assignment` entries, in log order — what says who works on it (`ledger.cases`). Both parts
+    read indexes (the case index's first row; the partial index of assignments)."""
+    if not cases:
+        return {}
+    wanted = sorted(cases)
+    first = (select(_E.c.case_id, func.min(_E.c.seq).label("seq"))
+             .where(_E.c.log_id == log_id, _E.c.case_id.in_(wanted)).group_by(_E.c.case_id).subquery())
+    firsts = (select(_E.c.case_id, _E.c.seq, _E.c.header)
+              .join(first, and_(_E.c.case_id == first.c.case_id, _E.c.seq == first.c.seq))
+              .where(_E.c.log_id == log_id))
+    assignments = select(_E.c.case_id, _E.c.seq, _E.c.header).where(
+        _E.c.log_id == log_id, _E.c.case_id.in_(wanted), _E.c.kind == "assignment")
+    rows = conn.execute(union(firsts, assignments).order_by("seq")).all()
+    found: dict[str, list[bytes]] = {}
+    for row in rows:
+        found.setdefault(str(row.case_id), []).append(bytes(row.header))
+    return found

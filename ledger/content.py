@@ -17,12 +17,10 @@ def encode_json_content(value: Any, what: str = "content") -> bytes:
     """The stored bytes of JSON content: its RFC 8785 form. Refuses (InvalidInput) values nested
     deeper than `MAX_JSON_DEPTH` and values with no RFC 8785 form (unsafe integers, NaN, lone
     surrogates), so nothing is stored that a reader could not render back."""
-    if json_depth(value) > MAX_JSON_DEPTH:
-        raise InvalidInput(f"{what} nests deeper than {MAX_JSON_DEPTH} levels", limit=MAX_JSON_DEPTH)
     try:
-        return canonical_json(value)
+        return canonical_json(value)  # refuses what nests deeper than MAX_JSON_DEPTH, naming it
     except FormatError as exc:
-        raise InvalidInput(f"{what}: {exc.message}") from None
+        raise InvalidInput(f"{what}: {exc.message}", limit=MAX_JSON_DEPTH) from None
 
 
 def render_content(content: bytes) -> dict[str, Any]:

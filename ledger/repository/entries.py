@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import and_, func, select, union
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import NoResultFound
 
@@ -155,22 +155,37 @@ def count_entries(conn: Connection, log_id: int) -> int:
 
 
 
+# CROSS JOIN: SQLite keeps that join order (the few cases outside, entries by index inside)
+_CASE_STAFF_SQLITE = (
+    "SELECT e.case_id, e.seq, e.header FROM json_each(?) AS c CROSS JOIN entries AS e WHERE e.log_id = ? AND e.seq = "
+    "(SELECT min(seq) FROM entries WHERE log_id = ? AND case_id = c.value) "
+    "UNION ALL SELECT case_id, seq, header FROM entries WHERE log_id = ? AND kind = 'assignment' "
+    "AND case_id IN (SELECT value FROM json_each(?))")
+_CASE_STAFF_PG = (
+    "SELECT e.case_id, e.seq, e.header FROM unnest(%s::text[]) AS c(case_id) JOIN entries AS e ON e.log_id = %s "
+    "AND e.seq = (SELECT min(seq) FROM entries WHERE log_id = %s AND case_id = c.case_id) "
+    "UNION ALL SELECT case_id, seq, header FROM entries WHERE log_id = %s AND kind = 'assignment' "
+    "AND case_id = ANY(%s::text[])")
+
+
 def case_staff_headers(conn: Connection, log_id: int, cases: Collection[str]) -> dict[str, list[bytes]]:
     """Per case of `cases` that has entries: the header bytes of its first entry and of its
-    `assignment` entries, in log order — what says who works on it (`ledger.cases`). Both parts
-    read indexes (the case index's first row; the partial index of assignments)."""
+    `assignment` entries, in log order — what says who works on it (`ledger.cases`).
+
+    Runs under the log lock on the append path, so it is one prepared statement of index lookups:
+    each case's first entry by the case index (min(seq), then the primary key), its assignments by
+    the partial index of assignment entries.
+    """
     if not cases:
         return {}
     wanted = sorted(cases)
-    first = (select(_E.c.case_id, func.min(_E.c.seq).label("seq"))
-             .where(_E.c.log_id == log_id, _E.c.case_id.in_(wanted)).group_by(_E.c.case_id).subquery())
-    firsts = (select(_E.c.case_id, _E.c.seq, _E.c.header)
-              .join(first, and_(_E.c.case_id == first.c.case_id, _E.c.seq == first.c.seq))
-              .where(_E.c.log_id == log_id))
-    assignments = select(_E.c.case_id, _E.c.seq, _E.c.header).where(
-        _E.c.log_id == log_id, _E.c.case_id.in_(wanted), _E.c.kind == "assignment")
-    rows = conn.execute(union(firsts, assignments).order_by("seq")).all()
+    if is_sqlite(conn):
+        listed = json.dumps(wanted)
+        rows = conn.exec_driver_sql(_CASE_STAFF_SQLITE, (listed, log_id, log_id, log_id, listed)).fetchall()
+    else:
+        rows = conn.exec_driver_sql(_CASE_STAFF_PG, (wanted, log_id, log_id, log_id, wanted)).fetchall()
     found: dict[str, list[bytes]] = {}
-    for row in rows:
-        found.setdefault(str(row.case_id), []).append(bytes(row.header))
+    for case, _, header in sorted({int(seq): (case, seq, header) for case, seq, header in rows}.values(),
+                                  key=lambda row: int(row[1])):
+        found.setdefault(str(case), []).append(bytes(header))
     return found

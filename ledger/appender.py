@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from sqlalchemy import Engine
-from sqlalchemy.engine import Connection
 
 from ledger.cases import CaseRule, apply_entry, staff_of
 from ledger.connections import writing
@@ -235,16 +234,6 @@ class Appender:
                          envelope, ct, commit, dict(entry.meta), context.epoch, entry.case_rule)
 
     @staticmethod
-    def _staff(conn: Connection, log_id: int, items: list[_Prepared]) -> dict[str | None, set[str] | None]:
-        """The staff of each case an item has a rule for, as stored now (None: no entries yet)."""
-        ruled = {item.case for item in items if item.case_rule is not None and item.case is not None}
-        if not ruled:
-            return {}
-        stored = repo.case_staff_headers(conn, log_id, ruled)
-        return {case: set(staff_of(map(stored_header, stored[case])).agents) if case in stored else None
-                for case in ruled}
-
-    @staticmethod
     def _check_case_rule(item: _Prepared, staff: dict[str | None, set[str] | None], opens: bool) -> None:
         """Refuse an item its case's rule forbids; else fold it into the staff (it may open the
         case or assign someone) for the items after it."""
@@ -258,10 +247,13 @@ class Appender:
         """Sequence and commit `items` in one transaction, under the log's lock."""
         with self._writers, writing(self._engine) as conn, conn.begin():
             cases = {item.case for item in items if item.case is not None}
-            head, heads = repo.lock_log(conn, log_id, cases)
+            ruled = {item.case for item in items if item.case_rule is not None and item.case is not None}
+            head, heads, stored_staff = repo.lock_log(conn, log_id, cases, ruled)
             if any(item.epoch != head.key_epoch for item in items if item.subject or item.key_id):
                 raise _StaleKeys()
-            staff = self._staff(conn, log_id, items)
+            staff: dict[str | None, set[str] | None] = {
+                case: set(staff_of(map(stored_header, stored_staff[case])).agents) if case in stored_staff else None
+                for case in ruled}
             size, prev, last_time = head.size, head.head_hash, head.head_time
             tree = CompactRange.from_bytes(size, head.peaks)
             now = max(self._clock(), last_time)

@@ -21,7 +21,7 @@ from ledger.repository.base import Record, database_error, insert_many, keyset_p
 _E = tables.E
 _H = tables.H
 
-__all__ = ["LogHead", "all_case_heads", "case_entries", "case_staff_headers", "count_entries", "entries_page",
+__all__ = ["Locked", "LogHead", "all_case_heads", "case_entries", "case_staff_headers", "count_entries", "entries_page",
            "entry_pages", "lock_log", "read_entry", "write_appended"]
 
 
@@ -62,38 +62,56 @@ _APPEND_PG = (
 
 _SET_LOG_HEAD = "UPDATE logs SET size = {m}, head_hash = {m}, head_time = {m}, peaks = {m} WHERE id = {m}"
 
-def lock_log(conn: Connection, log_id: int, cases: Collection[str]) -> tuple[LogHead, dict[str, str]]:
-    """Lock the log head until the transaction ends (the per-log sequencing lock), then read it and
-    the hex entry hash of the newest entry of each of `cases` (absent for a case with no entries).
+class Locked(NamedTuple):
+    """What `lock_log` read once the log was locked."""
+
+    head: LogHead
+    #: hex entry hash of the newest entry of each asked-for case that has entries
+    case_heads: dict[str, str]
+    #: per asked-for staff case with entries: header bytes of its first and assignment entries
+    staff: dict[str, list[bytes]]
+
+
+def lock_log(conn: Connection, log_id: int, cases: Collection[str], staff_cases: Collection[str] = ()) -> Locked:
+    """Lock the log head until the transaction ends (the per-log sequencing lock), then read it, the
+    hex entry hash of the newest entry of each of `cases` (absent for a case with no entries) and,
+    for `staff_cases`, what `case_staff_headers` reads.
 
     On SQLite the write transaction began with BEGIN IMMEDIATE, which already holds the database
-    write lock. PostgreSQL takes a row lock; the case heads are read after it is granted, in the
-    same round trip, so they are the heads the lock protects.
+    write lock. PostgreSQL takes a row lock; the rest is read after it is granted, in the same round
+    trip, so it is what the lock protects.
     """
     wanted = list(cases)
+    staff_wanted = sorted(staff_cases)
     if is_sqlite(conn):
         head = conn.exec_driver_sql(_LOCK_LOG.format(m="?"), (log_id,)).one()
         rows = conn.exec_driver_sql(_CASE_HEADS_SQLITE, (log_id, json.dumps(wanted))).all() if wanted else []
-        return LogHead(*head), {str(case): str(digest) for case, digest in rows}
-    # Two statements in one simple-protocol query: one round trip, and the second statement takes
-    # its snapshot after the first was granted the lock. (psycopg's pipeline mode also gives one
-    # round trip, but it polls while it waits, holding the GIL the server's event loop needs.)
-    # Values are quoted by psycopg; the array of cases is planned for its actual length.
-    query = sql.SQL(_LOCK_LOG.format(m="{}") + " FOR UPDATE").format(sql.Literal(log_id))
+        staff = case_staff_headers(conn, log_id, staff_wanted)
+        return Locked(LogHead(*head), {str(case): str(digest) for case, digest in rows}, staff)
+    # Up to three statements in one simple-protocol query: one round trip, and the later statements
+    # take their snapshot after the first was granted the lock. (psycopg's pipeline mode also gives
+    # one round trip, but it polls while it waits, holding the GIL the server's event loop needs.)
+    # Values are quoted by psycopg; the arrays of cases are planned for their actual length.
+    statements = [sql.SQL(_LOCK_LOG.format(m="{}") + " FOR UPDATE").format(sql.Literal(log_id))]
     if wanted:
-        query = sql.SQL("; ").join([query, sql.SQL(_CASE_HEADS_PG).format(
-            sql.Literal(log_id), sql.Literal(wanted))])
+        statements.append(sql.SQL(_CASE_HEADS_PG).format(sql.Literal(log_id), sql.Literal(wanted)))
+    if staff_wanted:
+        statements.append(sql.SQL(_CASE_STAFF_PG.replace("%s", "{}")).format(
+            sql.Literal(staff_wanted), sql.Literal(log_id), sql.Literal(log_id), sql.Literal(log_id),
+            sql.Literal(staff_wanted)))
     raw = psycopg_of(conn)
     try:
         with raw.cursor() as cursor:
-            cursor.execute(query)
+            cursor.execute(sql.SQL("; ").join(statements))
             head = cursor.fetchone()
             rows = cursor.fetchall() if wanted and cursor.nextset() else []
+            staff_rows = cursor.fetchall() if staff_wanted and cursor.nextset() else []
     except psycopg.Error as exc:
         raise database_error(_LOCK_LOG, exc) from exc
     if head is None:
         raise NoResultFound(f"no log {log_id}")
-    return LogHead(*head), {str(case): str(digest) for case, digest in rows}
+    return Locked(LogHead(*head), {str(case): str(digest) for case, digest in rows}, _staff_by_case(staff_rows))
+
 
 def write_appended(conn: Connection, log_id: int, head: LogHead, entries: Sequence[tuple[Any, ...]],
                    nodes: Sequence[tuple[int, int, bytes]], case_heads: dict[str, str]) -> None:
@@ -184,6 +202,11 @@ def case_staff_headers(conn: Connection, log_id: int, cases: Collection[str]) ->
         rows = conn.exec_driver_sql(_CASE_STAFF_SQLITE, (listed, log_id, log_id, log_id, listed)).fetchall()
     else:
         rows = conn.exec_driver_sql(_CASE_STAFF_PG, (wanted, log_id, log_id, log_id, wanted)).fetchall()
+    return _staff_by_case(rows)
+
+
+def _staff_by_case(rows: Sequence[Any]) -> dict[str, list[bytes]]:
+    """(case_id, seq, header) rows, a first entry possibly also an assignment, by case in seq order."""
     found: dict[str, list[bytes]] = {}
     for case, _, header in sorted({int(seq): (case, seq, header) for case, seq, header in rows}.values(),
                                   key=lambda row: int(row[1])):

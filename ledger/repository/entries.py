@@ -97,8 +97,7 @@ def lock_log(conn: Connection, log_id: int, cases: Collection[str], staff_cases:
         statements.append(sql.SQL(_CASE_HEADS_PG).format(sql.Literal(log_id), sql.Literal(wanted)))
     if staff_wanted:
         statements.append(sql.SQL(_CASE_STAFF_PG.replace("%s", "{}")).format(
-            sql.Literal(staff_wanted), sql.Literal(log_id), sql.Literal(log_id), sql.Literal(log_id),
-            sql.Literal(staff_wanted)))
+            sql.Literal(staff_wanted), sql.Literal(log_id), sql.Literal(log_id), sql.Literal(staff_wanted)))
     raw = psycopg_of(conn)
     try:
         with raw.cursor() as cursor:
@@ -179,9 +178,10 @@ _CASE_STAFF_SQLITE = (
     "(SELECT min(seq) FROM entries WHERE log_id = ? AND case_id = c.value) "
     "UNION ALL SELECT case_id, seq, header FROM entries WHERE log_id = ? AND kind = 'assignment' "
     "AND case_id IN (SELECT value FROM json_each(?))")
+# LATERAL: each case's first entry by one index probe, whatever the planner's row estimates
 _CASE_STAFF_PG = (
-    "SELECT e.case_id, e.seq, e.header FROM unnest(%s::text[]) AS c(case_id) JOIN entries AS e ON e.log_id = %s "
-    "AND e.seq = (SELECT min(seq) FROM entries WHERE log_id = %s AND case_id = c.case_id) "
+    "SELECT f.case_id, f.seq, f.header FROM unnest(%s::text[]) AS c(case_id) CROSS JOIN LATERAL "
+    "(SELECT case_id, seq, header FROM entries WHERE log_id = %s AND case_id = c.case_id ORDER BY seq LIMIT 1) AS f "
     "UNION ALL SELECT case_id, seq, header FROM entries WHERE log_id = %s AND kind = 'assignment' "
     "AND case_id = ANY(%s::text[])")
 
@@ -201,7 +201,7 @@ def case_staff_headers(conn: Connection, log_id: int, cases: Collection[str]) ->
         listed = json.dumps(wanted)
         rows = conn.exec_driver_sql(_CASE_STAFF_SQLITE, (listed, log_id, log_id, log_id, listed)).fetchall()
     else:
-        rows = conn.exec_driver_sql(_CASE_STAFF_PG, (wanted, log_id, log_id, log_id, wanted)).fetchall()
+        rows = conn.exec_driver_sql(_CASE_STAFF_PG, (wanted, log_id, log_id, wanted)).fetchall()
     return _staff_by_case(rows)
 
 

@@ -21,10 +21,9 @@ from api.middleware import AuthenticateFirst, BodyLimit, Metrics, RequestIds
 from api.problems import install_problem_handlers
 from api.routers import cases, entries, interactions, log
 from api.schemas import Health
-from api.settings import ApiSettings, api_settings
+from api.settings import ApiSettings
 from compliance.access import AccessService
 from ledger.service import Ledger
-from ledger.settings import Settings
 
 __all__ = ["create_app", "create_app_from_env"]
 
@@ -50,9 +49,9 @@ def _state(settings: ApiSettings) -> AppState:
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The app for `settings` (`ApiSettings`; a plain `Settings` is completed from the environment)."""
-    api = api_settings(settings) if settings is not None else ApiSettings()
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    """The app for `settings` (default: from the CASELEDGER_* environment)."""
+    api = settings if settings is not None else ApiSettings()
     api.check_production()
 
     @asynccontextmanager

@@ -27,10 +27,10 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from api.settings import ApiSettings, api_settings
+from api.settings import ApiSettings
 from ledger.errors import ConfigurationError, LedgerError
 from ledger.keys import create_development_key_file
-from ledger.settings import Mode, Settings, check_key_file
+from ledger.settings import Mode, check_key_file
 
 __all__ = ["ROLES", "Principal", "TokenIssuer", "TokenVerifier", "Unauthenticated", "load_jwt_key"]
 
@@ -82,9 +82,9 @@ def _kid_for(public_key: Ed25519PublicKey) -> str:
     return "cl-" + hashlib.sha256(raw).hexdigest()[:16]
 
 
-def load_jwt_key(settings: Settings, *, create: bool = False) -> Ed25519PrivateKey | None:
+def load_jwt_key(settings: ApiSettings, *, create: bool = False) -> Ed25519PrivateKey | None:
     """The built-in issuer's key; development mode creates it (0600, announced on stderr) when asked to."""
-    path = api_settings(settings).jwt_key_path
+    path = settings.jwt_key_path
     if not path.exists():
         if not create or settings.mode is Mode.PRODUCTION:
             return None
@@ -130,8 +130,7 @@ def _check_times(claims: dict[str, Any], now: float, leeway: int, max_lifetime: 
 class TokenIssuer:
     """The built-in issuer: EdDSA tokens for development, tests and service accounts."""
 
-    def __init__(self, key: Ed25519PrivateKey, settings: Settings) -> None:
-        settings = api_settings(settings)
+    def __init__(self, key: Ed25519PrivateKey, settings: ApiSettings) -> None:
         self._key = key
         self._kid = _kid_for(key.public_key())
         self._issuer = settings.builtin_issuer
@@ -192,9 +191,8 @@ def _keys_from_jwks(document: Any, issuer: str, audience: str) -> dict[str, _Key
 
 
 class TokenVerifier:
-    def __init__(self, settings: Settings, builtin: Ed25519PublicKey | None) -> None:
-        settings = api_settings(settings)
-        self._settings: ApiSettings = settings
+    def __init__(self, settings: ApiSettings, builtin: Ed25519PublicKey | None) -> None:
+        self._settings = settings
         self._keys: dict[str, _Key] = {}
         self._lock = threading.Lock()
         self._verified: dict[str, tuple[float, Principal]] = {}

@@ -15,7 +15,7 @@ from pydantic import Field
 from ledger.errors import ConfigurationError
 from ledger.settings import DEFAULT_MAX_CONTENT, Mode, Settings
 
-__all__ = ["ApiSettings", "api_settings"]
+__all__ = ["ApiSettings"]
 
 
 def _is_loopback(host: str) -> bool:
@@ -74,13 +74,3 @@ class ApiSettings(Settings):
             "development mode): keys fetched over plain http can be replaced by anyone on the path"
         )
 
-
-def api_settings(settings: Settings) -> ApiSettings:
-    """`settings` as `ApiSettings`: HTTP settings not given come from the environment or their defaults.
-
-    Transitional, for callers that still build a plain `Settings` for the app.
-    """
-    if isinstance(settings, ApiSettings):
-        return settings
-    fields = {name: getattr(settings, name) for name in type(settings).model_fields}
-    return ApiSettings(**fields)

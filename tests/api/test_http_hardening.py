@@ -28,7 +28,7 @@ from starlette.types import Message
 from api.app import create_app
 from api.auth import TokenIssuer, load_jwt_key
 from api.cli.serve import ProblemH11Protocol
-from api.settings import ApiSettings, api_settings
+from api.settings import ApiSettings
 from ledger.errors import DecryptionError, LedgerError
 from tests.api.conftest import Api, interaction
 from tests.api.test_http_jwt import Builtin
@@ -163,7 +163,7 @@ def _error_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 
 def test_a_crash_is_one_log_line_and_a_problem_with_the_request_id(api: Api,
                                                                    caplog: pytest.LogCaptureFixture) -> None:
-    app = _crashing_app(api_settings(api.settings))
+    app = _crashing_app(api.settings)
     with caplog.at_level(logging.INFO):
         response = _get(app, "/test-only/crash")
     assert response.status_code == 500
@@ -180,7 +180,7 @@ def test_a_crash_is_one_log_line_and_a_problem_with_the_request_id(api: Api,
 
 
 def test_a_domain_500_carries_the_request_id_and_closes(api: Api, caplog: pytest.LogCaptureFixture) -> None:
-    app = _crashing_app(api_settings(api.settings))
+    app = _crashing_app(api.settings)
     with caplog.at_level(logging.INFO):
         response = _get(app, "/test-only/domain-crash", {"X-Request-ID": "support-ticket-42"})
     assert response.status_code == 500
@@ -251,7 +251,7 @@ def _read_until_closed(sock: socket.socket) -> bytes:
 
 def test_a_crash_under_a_real_server_closes_the_connection_and_logs_once(
         api: Api, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO), _serving(_crashing_app(api_settings(api.settings)), http="h11") as port, \
+    with caplog.at_level(logging.INFO), _serving(_crashing_app(api.settings), http="h11") as port, \
             socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(b"GET /test-only/crash HTTP/1.1\r\nHost: t\r\n\r\n")
         answer = _read_until_closed(sock)  # returns only because the server closes the connection
@@ -314,7 +314,7 @@ def test_a_token_within_the_lifetime_is_accepted(api: Api, builtin: Builtin) -> 
 
 
 def test_the_issuer_refuses_a_ttl_beyond_the_maximum_lifetime(api: Api) -> None:
-    settings = api_settings(api.settings)
+    settings = api.settings
     key = load_jwt_key(settings)
     assert key is not None
     with pytest.raises(LedgerError, match="CASELEDGER_JWT_MAX_LIFETIME"):

@@ -26,7 +26,7 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm
 
 from api import auth
 from api.auth import TokenVerifier, Unauthenticated, load_jwt_key
-from api.settings import ApiSettings, api_settings
+from api.settings import ApiSettings
 from tests.api.apisettings import with_settings
 from tests.api.conftest import Api, running
 
@@ -58,7 +58,7 @@ class Builtin:
                                                         serialization.PublicFormat.SubjectPublicKeyInfo)
         self.public_raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         self.kid = jwt.get_unverified_header(api.token("acme", "auditor", "audrey"))["kid"]
-        settings = api_settings(api.settings)
+        settings = api.settings
         self.issuer, self.audience = settings.builtin_issuer, settings.jwt_audience
 
     def claims(self, **changes: Any) -> dict[str, Any]:
@@ -96,7 +96,7 @@ def _edit_payload(token: str, **changes: Any) -> str:
 
 def _attacks(b: Builtin, api: Api) -> dict[str, str]:
     now = _now()
-    leeway = api_settings(api.settings).jwt_leeway
+    leeway = api.settings.jwt_leeway
     good = b.sign()
     other_key = Ed25519PrivateKey.generate()
     other_jwk = json.loads(OKPAlgorithm.to_jwk(other_key.public_key()))

@@ -27,7 +27,6 @@ from api.auth import ROLES, TokenIssuer, load_jwt_key
 from api.settings import ApiSettings
 from ledger.appender import NewEntry
 from ledger.service import Ledger
-from ledger.settings import Settings
 from tests.conftest import TEST_MASTER_KEY
 
 TENANT = "acme"
@@ -55,7 +54,7 @@ class Served:
         return sorted(found, key=lambda op: (op.path, op.method))
 
 
-def _seed(settings: Settings) -> None:
+def _seed(settings: ApiSettings) -> None:
     Ledger.initialise(settings)
     load_jwt_key(settings, create=True)
     ledger = Ledger.open(settings)

@@ -22,7 +22,7 @@ from ledger.cases import CaseRule, apply_entry, staff_of
 from ledger.connections import writing
 from ledger.datakeys import NO_SUBJECT, DataKeys
 from ledger.db import WalCheckpointer, WriterLock
-from ledger.envelope import content_aad, seal
+from ledger.envelope import SALT_SIZE, content_aad, seal
 from ledger.errors import Conflict, InvalidInput, PolicyViolation, TooLarge
 from ledger.groupcommit import BackgroundBatcher, GroupCommitter
 from ledger.reads import stored_header
@@ -49,7 +49,6 @@ __all__ = ["MAX_META_BYTES", "Appended", "Appender", "NewEntry"]
 
 #: clear metadata per entry: small and non-personal
 MAX_META_BYTES = 4096
-_SALT_SIZE = 32
 #: a header, with meta inside it, nests at most MAX_JSON_DEPTH levels
 _MAX_META_DEPTH = MAX_JSON_DEPTH - 1
 _log = logging.getLogger("caseledger.ledger")
@@ -219,7 +218,7 @@ class Appender:
         raise Conflict("subject mappings or keys kept changing while appending; retry")
 
     def _prepare(self, context: TenantContext, entry: NewEntry, handles: Mapping[str, str]) -> _Prepared:
-        random = os.urandom(16 + _SALT_SIZE)  # one system call for the id and the salt
+        random = os.urandom(16 + SALT_SIZE)  # one system call for the id and the salt
         entry_id = _uuid4(random[:16])
         subject = handles[entry.subject_ref] if entry.subject_ref else None
         key_id = envelope = ct = commit = None

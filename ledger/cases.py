@@ -38,11 +38,14 @@ class CaseRule(StrEnum):
 
 @dataclass(frozen=True)
 class CaseStaff:
-    """A case as far as access goes: whether it has entries, who opened it, who works on it now."""
+    """A case as far as access goes: who opened it (None: no entries yet), who works on it now."""
 
-    exists: bool
     opener: str | None
     agents: frozenset[str]
+
+    @property
+    def exists(self) -> bool:
+        return self.opener is not None
 
 
 def apply_entry(agents: set[str] | None, actor: str, kind: str, meta: Mapping[str, Any]) -> set[str]:
@@ -65,7 +68,7 @@ def staff_of(headers: Iterable[Mapping[str, Any]]) -> CaseStaff:
         if opener is None:
             opener = str(header["actor"])
         agents = apply_entry(agents, str(header["actor"]), str(header["kind"]), header.get("meta") or {})
-    return CaseStaff(opener is not None, opener, frozenset(agents or ()))
+    return CaseStaff(opener, frozenset(agents or ()))
 
 
 class Cases:

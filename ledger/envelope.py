@@ -16,10 +16,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from ledger.errors import DecryptionError
 from verification.entry import canonical_json
 
-__all__ = ["KEY_SIZE", "VERSION", "content_aad", "open_envelope", "seal", "wrap_aad"]
+__all__ = ["KEY_SIZE", "SALT_SIZE", "VERSION", "content_aad", "open_envelope", "seal", "wrap_aad"]
 
 VERSION = 1
 KEY_SIZE = 32
+#: an entry's content is sealed as salt ‖ content; the salt makes its commitment (DESIGN §2)
+SALT_SIZE = 32
 _NONCE_SIZE = 12
 _HEADER = bytes([VERSION])
 

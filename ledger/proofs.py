@@ -60,12 +60,13 @@ class Proofs:
         return size
 
     def _read(self, conn: Connection, context: TenantContext, size: int, what: str, indexes: list[int]) -> _Hashes:
-        found = read_nodes(conn, context.log_id, sorted(set(indexes)))
-        if len(found) < len(set(indexes)):
+        wanted = set(indexes)
+        found = read_nodes(conn, context.log_id, sorted(wanted))
+        if len(found) < len(wanted):
             current = int(get_log(conn, context.log_id).size)
             if size > current:
                 raise NotFound(f"{what} {size} is beyond the log, which has {current} entries", size=current)
-            raise NotFound(f"stored tree of {context.origin} lacks node {min(set(indexes) - set(found))}")
+            raise NotFound(f"stored tree of {context.origin} lacks node {min(wanted - set(found))}")
         return _Hashes(found)
 
     def inclusion(self, tenant: str, seq: int, size: int | None = None, *, signed: bool = False) -> InclusionProof:

@@ -14,16 +14,13 @@ from sqlalchemy import Engine
 
 from ledger.connections import reading
 from ledger.datakeys import DataKeys
-from ledger.envelope import content_aad, open_envelope
+from ledger.envelope import SALT_SIZE, content_aad, open_envelope
 from ledger.errors import DecryptionError, NotFound
 from ledger.repository import entries as repo
 from ledger.repository.tenants import key_epoch
 from ledger.tenants import TenantContext, Tenants
 
 __all__ = ["ReadEntry", "Reads", "stored_header"]
-
-_SALT_SIZE = 32
-
 
 @dataclass(frozen=True)
 class ReadEntry:
@@ -90,4 +87,4 @@ class Reads:
         if key is None:
             return ReadEntry(seq, header, digest, None, None, True)
         plain = open_envelope(key, envelope, content_aad(context.origin, header["id"], row.key_id))
-        return ReadEntry(seq, header, digest, plain[_SALT_SIZE:], plain[:_SALT_SIZE], False)
+        return ReadEntry(seq, header, digest, plain[SALT_SIZE:], plain[:SALT_SIZE], False)

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from api.cli.ledger import _jsonl_entries
+from api.cli.ledger import jsonl_entries
 from ledger.appender import NewEntry
 from ledger.service import Ledger
 from tests.api.conftest import Api, interaction
@@ -199,7 +199,7 @@ def test_json_content_is_stored_alike_by_http_and_jsonl(api: Api) -> None:
     agent = api.client("acme", "agent", "faces")
     seq_http = agent.post("/v1/interactions", json=interaction("FACES-1") | {"content": {"b": 1, "a": 2}}).json()["seq"]
     line = json.dumps({"kind": "interaction", "case": "FACES-2", "channel": "chat", "content": {"b": 1, "a": 2}})
-    [(_, entry)] = list(_jsonl_entries(line.encode()))
+    [(_, entry)] = list(jsonl_entries(line.encode()))
     with _opened(api) as ledger:
         seq_jsonl = ledger.appender.append("acme", entry).seq
         stored = [ledger.reads.entry("acme", seq).content for seq in (seq_http, seq_jsonl)]

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "CaseHead", "Checkpoint", "DataKey", "Entry", "Log", "Node", "Subject", "Tenant"]
+__all__ = ["AnchorRound", "AnchorRoundLog", "Base", "CaseHead", "Checkpoint", "DataKey", "Entry", "Lease", "Log",
+           "Node", "Subject", "Tenant"]
 
 
 class Base(DeclarativeBase):
@@ -126,3 +138,64 @@ class DataKey(Base):
     destroyed_at: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (UniqueConstraint("tenant_id", "subject", "version", name="uq_data_keys_version"),)
+
+
+class AnchorRound(Base):
+    """An anchoring round (DESIGN §6): pending → submitted → confirmed, or failed with a reason.
+
+    `open` is 1 while the round is pending or submitted and NULL otherwise; its unique index lets at
+    most one round be open, so a round is resumed after a crash, never started twice.
+    """
+
+    __tablename__ = "anchor_rounds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    state: Mapped[str] = mapped_column(String(16))
+    open: Mapped[int | None] = mapped_column(Integer, unique=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    contract: Mapped[str] = mapped_column(String(42))
+    root: Mapped[bytes] = mapped_column(LargeBinary)
+    leaves: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[str] = mapped_column(String(32))
+    #: the signed transaction, stored before it is sent, so a restart sends the same one again
+    tx_hash: Mapped[str | None] = mapped_column(String(66))
+    raw_tx: Mapped[bytes | None] = mapped_column(LargeBinary)
+    nonce: Mapped[int | None] = mapped_column(BigInteger)
+    max_fee: Mapped[int | None] = mapped_column(BigInteger)
+    priority_fee: Mapped[int | None] = mapped_column(BigInteger)
+    block: Mapped[int | None] = mapped_column(BigInteger)
+    block_hash: Mapped[str | None] = mapped_column(String(66))
+    gas_used: Mapped[int | None] = mapped_column(BigInteger)
+    confirmed_at: Mapped[str | None] = mapped_column(String(32))
+    #: why the round failed, or the last error that interrupted it (it is retried)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class AnchorRoundLog(Base):
+    """One log's leaf in a round: the checkpoint anchored, its anchor receipt and its `anchor` entry."""
+
+    __tablename__ = "anchor_round_logs"
+
+    round_id: Mapped[int] = mapped_column(ForeignKey("anchor_rounds.id"), primary_key=True)
+    log_id: Mapped[int] = mapped_column(ForeignKey("logs.id"), primary_key=True)
+    leaf_index: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
+    root: Mapped[bytes] = mapped_column(LargeBinary)
+    checkpoint: Mapped[str] = mapped_column(Text)
+    #: the anchor receipt (JSON), once the round is confirmed
+    receipt: Mapped[str | None] = mapped_column(Text)
+    #: seq of the `anchor` entry recording the round in this log, once appended
+    entry_seq: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_anchor_round_logs_log", "log_id", "size"),)
+
+
+class Lease(Base):
+    """A named lease held by one process at a time (the deployment's one anchoring task)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[float] = mapped_column(Float)

@@ -9,6 +9,7 @@ import base64
 import binascii
 import os
 import stat
+from decimal import Decimal
 from enum import StrEnum
 from itertools import pairwise
 from pathlib import Path
@@ -43,6 +44,42 @@ class Settings(BaseSettings):
     master_key_file: Path | None = None
     max_content_bytes: int = Field(default=DEFAULT_MAX_CONTENT, gt=0)
     batch_size: int = Field(default=1000, gt=0)
+    # anchoring (DESIGN §6): on when an RPC URL is set
+    #: Ethereum JSON-RPC endpoint; anchoring is off while unset
+    anchor_rpc_url: str | None = None
+    anchor_chain_id: int | None = Field(default=None, gt=0)
+    anchor_contract: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$")
+    #: the publisher's private key (hex), in a file only its owner may read
+    anchor_key_file: Path | None = None
+    anchor_confirmations: int = Field(default=2, ge=1, le=1000)
+    #: seconds between rounds run by `caseledger serve`
+    anchor_interval: float = Field(default=3600.0, ge=1.0)
+    anchor_max_fee_gwei: Decimal = Field(default=Decimal("100"), gt=0)
+    #: seconds to wait for a round's transaction to be confirmed before leaving it for the next run
+    anchor_timeout: float = Field(default=600.0, gt=0)
+
+    @property
+    def anchoring(self) -> bool:
+        return bool(self.anchor_rpc_url)
+
+    def read_anchor_key(self) -> str:
+        """The anchoring publisher's private key (hex) from CASELEDGER_ANCHOR_KEY_FILE. Its value is never
+        part of an error message."""
+        path = self.anchor_key_file
+        if path is None:
+            raise ConfigurationError("anchoring needs CASELEDGER_ANCHOR_KEY_FILE: a file holding the publisher's "
+                                     "private key (hex), readable by its owner only")
+        if self.mode is Mode.PRODUCTION:
+            check_key_file(path)
+        try:
+            text = path.read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(f"the anchoring key file {path} cannot be read: "
+                                     f"{getattr(exc, 'strerror', None) or 'not text'}") from None
+        digits = text[2:] if text.startswith(("0x", "0X")) else text
+        if len(digits) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+            raise ConfigurationError(f"the anchoring key file {path} must hold a 32-byte private key as 64 hex digits")
+        return "0x" + digits.lower()
 
     @property
     def db_url(self) -> str:
@@ -94,6 +131,11 @@ class Settings(BaseSettings):
         self.read_master_key()
         if not self.database_url:
             raise ConfigurationError("production mode needs an explicit CASELEDGER_DATABASE_URL")
+        if self.anchoring:
+            if self.anchor_chain_id is None or self.anchor_contract is None or self.anchor_key_file is None:
+                raise ConfigurationError("anchoring needs CASELEDGER_ANCHOR_CHAIN_ID, CASELEDGER_ANCHOR_CONTRACT "
+                                         "and CASELEDGER_ANCHOR_KEY_FILE beside CASELEDGER_ANCHOR_RPC_URL")
+            check_key_file(self.anchor_key_file)
 
 
 def decode_key(text: str, source: str) -> bytes:

@@ -1,7 +1,7 @@
 """What every query module shares (STYLE §12: every query lives in `ledger/repository/`).
 
 One module of queries per table group: tenants and logs, entries (with the case heads and the
-sequencing lock), tree nodes, checkpoints, subjects, data keys. The entries queries have no
+sequencing lock), tree nodes, checkpoints, subjects, data keys, anchoring rounds and leases. The entries queries have no
 update and no delete.
 """
 
@@ -16,7 +16,19 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import DBAPIError
 
 from ledger.db import is_sqlite
-from ledger.models import CaseHead, Checkpoint, DataKey, Entry, Log, Node, Subject, Tenant
+from ledger.models import (
+    AnchorRound,
+    AnchorRoundLog,
+    CaseHead,
+    Checkpoint,
+    DataKey,
+    Entry,
+    Lease,
+    Log,
+    Node,
+    Subject,
+    Tenant,
+)
 
 __all__ = ["Record", "database_error", "driver_cursor", "insert_many", "keyset_pages", "placeholder", "psycopg_of",
            "tables"]
@@ -33,6 +45,9 @@ class tables:
     C = cast(Table, Checkpoint.__table__)
     S = cast(Table, Subject.__table__)
     K = cast(Table, DataKey.__table__)
+    R = cast(Table, AnchorRound.__table__)
+    RL = cast(Table, AnchorRoundLog.__table__)
+    LS = cast(Table, Lease.__table__)
 
 
 def placeholder(conn: Connection) -> str:

@@ -8,6 +8,15 @@ with this package alone::
 """
 
 from verification import errors
+from verification.anchor import (
+    AnchorReceipt,
+    RoundLeaf,
+    RoundTree,
+    build_round,
+    round_leaf,
+    round_leaf_hash,
+    verify_anchor_receipt,
+)
 from verification.chain import LogVerifier
 from verification.checkpoint import (
     Checkpoint,
@@ -38,12 +47,13 @@ from verification.proofs import (
     verify_inclusion_proof,
     verify_range_proof,
 )
-from verification.receipt import Receipt, verify_receipt
+from verification.receipt import Receipt, ReceiptAnchor, verify_receipt
 from verification.trust import Trust
 
 __all__ = [
     "EMPTY_ROOT",
     "MAX_JSON_DEPTH",
+    "AnchorReceipt",
     "ChainError",
     "Checkpoint",
     "CompactRange",
@@ -56,9 +66,13 @@ __all__ = [
     "ProofError",
     "RangeProof",
     "Receipt",
+    "ReceiptAnchor",
+    "RoundLeaf",
+    "RoundTree",
     "SignatureError",
     "Trust",
     "VerificationError",
+    "build_round",
     "canonical_json",
     "entry_hash",
     "errors",
@@ -69,7 +83,10 @@ __all__ = [
     "parse_checkpoint",
     "parse_header",
     "parse_verifier_key",
+    "round_leaf",
+    "round_leaf_hash",
     "verifier_key",
+    "verify_anchor_receipt",
     "verify_consistency",
     "verify_consistency_proof",
     "verify_document",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from verification.anchor import ANCHOR_RECEIPT_TYPE, ANCHOR_RECEIPT_VERSION, AnchorReceipt, verify_anchor_receipt
 from verification.errors import FormatError
 from verification.fields import mapping
 from verification.proofs import (
@@ -38,6 +39,7 @@ def _handler(parse: Callable[[Any], T], verify: Callable[..., dict[str, Any]]) -
 #: document type -> version -> parse and verify
 DOCUMENT_TYPES: dict[str, dict[int, Handler]] = {
     RECEIPT_TYPE: {RECEIPT_VERSION: _handler(Receipt.from_json, verify_receipt)},
+    ANCHOR_RECEIPT_TYPE: {ANCHOR_RECEIPT_VERSION: _handler(AnchorReceipt.from_json, verify_anchor_receipt)},
     InclusionProof.TYPE: {PROOF_VERSION: _handler(InclusionProof.from_json, verify_inclusion_proof)},
     ConsistencyProof.TYPE: {PROOF_VERSION: _handler(ConsistencyProof.from_json, verify_consistency_proof)},
     RangeProof.TYPE: {PROOF_VERSION: _handler(RangeProof.from_json, verify_range_proof)},
@@ -48,7 +50,8 @@ def verify_document(doc: Any, trust: Trust, *, root: bytes | None = None) -> dic
     """Parse and verify a document by its ``type`` and ``v``; raise a `VerificationError` subclass if it fails.
 
     `trust` says which log keys are trusted; `root` (32 bytes) is a tree root trusted out of band
-    (for a consistency proof, the root of the second tree).
+    (for a consistency proof, the root of the second tree; for a receipt or an anchor receipt, the
+    root of its checkpoint).
     """
     obj = mapping(doc, "a caseledger document")
     doc_type = obj.get("type")

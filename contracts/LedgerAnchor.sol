@@ -26,8 +26,11 @@ contract LedgerAnchor {
     event PublisherRemoved(address indexed publisher);
     event Anchored(uint64 indexed round, bytes32 root, uint32 leaves, address publisher);
 
+    /// @notice The deployer becomes the owner and the first publisher (it may remove itself).
     constructor() {
         owner = msg.sender;
+        publishers[msg.sender] = true;
+        emit PublisherAdded(msg.sender);
     }
 
     modifier onlyOwner() {

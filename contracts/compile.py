@@ -135,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp = ARTIFACT_PATH.with_suffix(".json.tmp")
     tmp.write_text(text, encoding="ascii")
     tmp.replace(ARTIFACT_PATH)
-    print(f"wrote {ARTIFACT_PATH.relative_to(HERE.parent)} ({artifact['compiler']}, {len(artifact['bytecode']) // 2 - 1} bytes)")
+    size = len(artifact["bytecode"]) // 2 - 1
+    print(f"wrote {ARTIFACT_PATH.relative_to(HERE.parent)} ({artifact['compiler']}, {size} bytes)")
     return 0
 
 

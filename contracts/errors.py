@@ -61,7 +61,7 @@ class Reverted(AnchorChainError):
 
     code = "reverted"
 
-    def __init__(self, message: str, *, reason: str, tx_hash: str | None = None, **fields: Any) -> None:
+    def __init__(self, message: str, *, reason: str = "", tx_hash: str | None = None, **fields: Any) -> None:
         super().__init__(message, reason=reason, tx_hash=tx_hash, **fields)
         self.reason = reason
         self.tx_hash = tx_hash

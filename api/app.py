@@ -19,10 +19,11 @@ from api.auth import TokenIssuer, TokenVerifier, load_jwt_key
 from api.deps import AppState, authenticated_routes
 from api.middleware import AuthenticateFirst, BodyLimit, Metrics, RequestIds
 from api.problems import install_problem_handlers
-from api.routers import cases, entries, interactions, log
+from api.routers import anchors, cases, entries, interactions, log
 from api.schemas import Health
 from api.settings import ApiSettings
 from compliance.access import AccessService
+from ledger.anchoring import AnchorScheduler, open_chain
 from ledger.service import Ledger
 
 __all__ = ["create_app", "create_app_from_env"]
@@ -57,6 +58,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.caseledger = _state(api)
+        scheduler = None
+        if api.anchoring:  # one round per interval for the deployment, whatever the number of workers
+            scheduler = AnchorScheduler(app.state.caseledger.ledger.anchoring, open_chain(api), api.anchor_interval,
+                                        api.anchor_timeout)
+            scheduler.start()
         # what exists now (modules, the app, SQLAlchemy and pydantic machinery) lives as long as
         # the process: keep it out of the collector's full passes, which otherwise stall requests
         gc.collect()
@@ -64,6 +70,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.stop()
             app.state.caseledger.ledger.close()
 
     app = FastAPI(
@@ -80,6 +88,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(entries.router)
     app.include_router(log.router)
     app.include_router(cases.router)
+    app.include_router(anchors.router)
 
     @app.get("/healthz", response_model=Health, tags=["operations"])
     async def healthz() -> dict[str, Any]:

@@ -157,6 +157,98 @@ class RangeProof(_ProofDocument):
     right: list[Hex]
 
 
+EthHash = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-f]{64}$")]
+Address = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
+
+
+class AnchorRoundPart(BaseModel):
+    id: int
+    size: int
+    root: Hex
+    leaf_index: int
+    proof: list[Hex]
+
+
+class AnchorChainPart(BaseModel):
+    chain_id: int
+    contract: Address
+    tx: EthHash
+    block: int
+    block_hash: EthHash
+
+
+class AnchorReceipt(BaseModel):
+    """`caseledger.anchor-receipt` v 1 (DESIGN §6)."""
+
+    type: str
+    v: int
+    log: str
+    checkpoint: str
+    round: AnchorRoundPart
+    chain: AnchorChainPart
+
+
+class AnchorProof(BaseModel):
+    """The anchor of the first anchored checkpoint at or after `size`, with the consistency proof from
+    the tree of `size` to it (null when `size` is the anchored size)."""
+
+    size: int
+    receipt: AnchorReceipt
+    consistency: ConsistencyProof | None
+
+
+class _Inclusion(BaseModel):
+    tree_size: int
+    proof: list[Hex]
+
+
+class ReceiptAnchor(BaseModel):
+    receipt: AnchorReceipt
+    consistency: list[Hex]
+
+
+class Receipt(BaseModel):
+    """`caseledger.receipt` v 1 (DESIGN §7), with `anchor` once the entry is anchored (§6)."""
+
+    type: str
+    v: int
+    log: str
+    seq: int
+    entry_hash: Hex
+    header: dict[str, Any]
+    inclusion: _Inclusion
+    checkpoint: str
+    vkey: str
+    anchor: ReceiptAnchor | None = None
+
+
+class AnchorRound(BaseModel):
+    """An anchoring round as the caller's log sees it (`ledger.anchoring.LogRound`)."""
+
+    round: int
+    state: str = Field(description="pending, submitted, confirmed or failed")
+    chain_id: int
+    contract: Address
+    root: Hex = Field(description="root of the round tree")
+    leaves: int
+    created_at: str
+    updated_at: str
+    tx: EthHash | None
+    block: int | None
+    block_hash: EthHash | None
+    gas_used: int | None
+    confirmed_at: str | None
+    reason: str | None
+    log_size: int = Field(description="size of this log's checkpoint in the round")
+    log_root: Hex
+    leaf_index: int
+    entry_seq: int | None = Field(description="seq of the `anchor` entry recording the round in this log")
+
+
+class Anchors(BaseModel):
+    rounds: list[AnchorRound]
+
+
 class Health(BaseModel):
     status: str
     checks: dict[str, bool] = Field(default_factory=dict)

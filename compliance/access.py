@@ -26,6 +26,7 @@ from ledger.content import render_content
 from ledger.errors import InvalidInput, NotFound, PolicyViolation
 from ledger.reads import ReadEntry
 from ledger.service import Ledger
+from verification.receipt import Receipt
 
 __all__ = ["PERMISSIONS", "AccessService", "Permission", "Reader", "allowed", "require"]
 
@@ -137,6 +138,17 @@ class AccessService:
         if entry.content is not None:
             self._log_access(tenant, reader, [seq], None, purpose)
         return _entry_json(entry)
+
+    def receipt(self, tenant: str, reader: Reader, seq: int) -> Receipt:
+        """The entry's receipt, for whoever may read its header (404 alike for an entry an agent may
+        not see); with its anchor once anchored."""
+        if reader.role != "agent":
+            require(reader, Permission.READ_HEADERS)
+        else:
+            entry = self.ledger.reads.entry(tenant, seq, decrypt=False)
+            if not self.works_on(tenant, reader, entry.header["case"]):
+                raise NotFound(f"no entry {seq}", seq=seq)
+        return self.ledger.anchoring.entry_receipt(tenant, seq)
 
     def timeline(self, tenant: str, reader: Reader, case: str, purpose: str | None) -> dict[str, Any]:
         """A case across channels; 404 alike for an unknown case and one the agent does not work on."""

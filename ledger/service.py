@@ -1,7 +1,8 @@
 """`Ledger`: opens the engine's capability modules, wires them together and closes them.
 
 It exposes the modules as attributes — `ledger.tenants`, `ledger.subjects`, `ledger.data_keys`,
-`ledger.appender`, `ledger.reads`, `ledger.cases`, `ledger.proofs`, `ledger.checkpoints`, `ledger.logcheck` — and
+`ledger.appender`, `ledger.reads`, `ledger.cases`, `ledger.proofs`, `ledger.checkpoints`, `ledger.logcheck`,
+`ledger.anchoring` — and
 has no methods of its own beyond its life cycle, so that each capability keeps one home (STYLE §16).
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from ledger.anchoring import Anchoring
 from ledger.appender import Appender
 from ledger.cases import Cases
 from ledger.checkpoints import Checkpoints
@@ -47,6 +49,7 @@ class Ledger:
         self.proofs = Proofs(engine, self.tenants)
         self.checkpoints = Checkpoints(engine, self.tenants, self.proofs, clock)
         self.logcheck = LogCheck(engine, self.tenants)
+        self.anchoring = Anchoring(engine, self.tenants, self.checkpoints, self.proofs, self.appender, clock)
 
     @classmethod
     def initialise(cls, settings: Settings) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The ``caseledger`` command: a thin face over the ledger, compliance and `verification`.
 
-One module per command group (ledger, verify, serve). Every command prints JSON on stdout (hex
+One module per command group (ledger, verify, serve, anchor). Every command prints JSON on stdout (hex
 digests); errors are one line on stderr and a non-zero exit: 1 for a failed verification or a
 refused request, 2 for bad usage.
 """
@@ -11,7 +11,7 @@ import sys
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.cli import ledger, serve, verify  # noqa: F401  (each registers its commands)
+from api.cli import anchor, ledger, serve, verify  # noqa: F401  (each registers its commands)
 from api.cli.common import app
 from ledger.errors import LedgerError
 

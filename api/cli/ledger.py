@@ -173,9 +173,10 @@ def prove(
 
 @app.command()
 def receipt(tenant: TenantOpt, seq: Annotated[int, typer.Option(min=0)]) -> None:
-    """A self-contained receipt for an entry: header, inclusion proof, signed checkpoint, key."""
+    """A self-contained receipt for an entry: header, inclusion proof, signed checkpoint, key — and,
+    once the entry is anchored, its anchor (against the anchored checkpoint)."""
     with open_ledger() as led:
-        emit(led.checkpoints.receipt(tenant, seq).to_json())
+        emit(led.anchoring.entry_receipt(tenant, seq).to_json())
 
 
 @app.command("verify-log")

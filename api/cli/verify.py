@@ -3,6 +3,9 @@
 Only what the verifier trusts counts: log keys given with ``--vkey`` or ``--trust`` (a file of
 verifier keys), or a tree root given with ``--root``. ``--insecure-embedded-key`` accepts a
 receipt's own key, and the result then says ``key_trusted: false``.
+
+An anchor receipt, or a receipt carrying an anchor, is checked offline; with ``--rpc URL`` also
+online, against the chain (DESIGN §6): the result's ``checks`` says which ran.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from typing import Annotated
 import typer
 
 from api.cli.common import app, emit, fail, read_input
+from contracts.online import verify_anchor_online
+from verification.anchor import ANCHOR_RECEIPT_TYPE, AnchorReceipt
 from verification.documents import verify_document
 from verification.errors import FormatError
 from verification.trust import Trust
@@ -44,8 +49,11 @@ def verify(
     root: Annotated[str | None, typer.Option(help="trusted tree root, 64 hex digits")] = None,
     insecure_embedded_key: Annotated[bool, typer.Option(
         "--insecure-embedded-key", help="accept a receipt's own key (proves only self-consistency)")] = False,
+    rpc: Annotated[str | None, typer.Option(help="Ethereum JSON-RPC URL: also check the anchor on chain")] = None,
+    confirmations: Annotated[int, typer.Option(min=1, help="with --rpc: confirmations the anchor needs")] = 1,
 ) -> None:
-    """Verify a receipt or proof offline against trusted keys or a trusted root."""
+    """Verify a receipt, proof or anchor receipt offline against trusted keys or a trusted root; with
+    --rpc, also the anchor on chain."""
     trusted = _trust(vkey or [], trust, insecure_embedded_key)
     if root is not None and not _HEX_ROOT.match(root):
         fail("--root: a tree root is 64 hex digits", 2)
@@ -57,4 +65,25 @@ def verify(
         raise FormatError(f"{file} is not JSON") from None
     if not isinstance(document, dict):
         raise FormatError(f"{file} is not a JSON object")
-    emit(verify_document(document, trusted, root=None if root is None else bytes.fromhex(root)))
+    result = verify_document(document, trusted, root=None if root is None else bytes.fromhex(root))
+    result.setdefault("checks", ["offline"])
+    if rpc is not None:
+        anchor = _anchor_of(document)
+        if anchor is None:
+            fail("--rpc: this document carries no anchor to check on chain", 2)
+        result["online"] = verify_anchor_online(
+            rpc, chain_id=anchor.chain_id, contract=anchor.contract, round_id=anchor.round_id,
+            root=bytes.fromhex(anchor.round_root), leaves=anchor.round_size, tx_hash=anchor.tx, block=anchor.block,
+            block_hash=anchor.block_hash, min_confirmations=confirmations)
+        result["checks"] = [*result["checks"], "online"]
+    emit(result)
+
+
+def _anchor_of(document: dict[str, object]) -> AnchorReceipt | None:
+    """The anchor receipt a verified document is or carries."""
+    if document.get("type") == ANCHOR_RECEIPT_TYPE:
+        return AnchorReceipt.from_json(document)
+    anchor = document.get("anchor")
+    if isinstance(anchor, dict):
+        return AnchorReceipt.from_json(anchor.get("receipt"))
+    return None

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from api.auth import Principal
 from api.deps import AccessDep, AnyPrincipal, ApiSettingsDep, LedgerDep, Purpose, as_reader, requires
-from api.schemas import CaseId, EntriesPage, EntryOut, Timeline
+from api.schemas import CaseId, EntriesPage, EntryOut, Receipt, Timeline
 from compliance.access import Permission
 
 router = APIRouter(prefix="/v1", tags=["entries"])
@@ -24,6 +24,13 @@ def get_entry(
     content: Annotated[bool, Query(description="decrypt the content (logged as an access entry)")] = False,
 ) -> dict[str, Any]:
     return access.entry(principal.tenant, as_reader(principal), seq, content, purpose)
+
+
+@router.get("/entries/{seq}/receipt", response_model=Receipt, response_model_exclude_none=True)
+def get_receipt(seq: Annotated[int, Path(ge=0, le=_MAX_SEQ)], access: AccessDep, principal: AnyPrincipal) -> Any:
+    """The entry's `caseledger.receipt`; once the entry is anchored, against the anchored checkpoint and
+    with its anchor."""
+    return access.receipt(principal.tenant, as_reader(principal), seq).to_json()
 
 
 @router.get("/entries", response_model=EntriesPage, response_model_exclude_unset=True)

@@ -14,7 +14,7 @@ from ledger.repository.base import Record, tables
 
 __all__ = ["OPEN_STATES", "acquire_lease", "anchor_entries_since", "first_anchored", "get_round", "grown_logs",
            "insert_round", "last_anchored", "list_rounds", "next_round_id", "open_round", "release_lease", "round_logs",
-           "rounds_of_log", "unrecorded_logs", "update_round", "update_round_log"]
+           "rounds_of_log", "unrecorded_logs", "update_open_round", "update_round_log"]
 
 _R = tables.R
 _RL = tables.RL
@@ -72,8 +72,10 @@ def insert_round(conn: Connection, values: dict[str, Any], logs: Sequence[dict[s
     conn.execute(insert(_RL), [dict(log, round_id=values["id"]) for log in logs])
 
 
-def update_round(conn: Connection, round_id: int, **values: Any) -> None:
-    conn.execute(update(_R).where(_R.c.id == round_id).values(**values))
+def update_open_round(conn: Connection, round_id: int, **values: Any) -> bool:
+    """Change a round that is still open (pending or submitted); False if it is closed already."""
+    result = conn.execute(update(_R).where(_R.c.id == round_id, _R.c.open == 1).values(**values))
+    return bool(result.rowcount)
 
 
 def update_round_log(conn: Connection, round_id: int, log_id: int, **values: Any) -> None:

@@ -39,6 +39,7 @@ from contracts.errors import (
     FeeCapExceeded,
     NonceTaken,
     Reverted,
+    RpcUnavailable,
     TransactionTimeout,
     WrongChain,
 )
@@ -402,6 +403,12 @@ class AnchorChain:
             self._node.call(f"replay {tx_hash}", lambda w3: w3.eth.call(call, int(receipt["blockNumber"])))  # type: ignore[arg-type]
         except Reverted as exc:
             return exc.reason
+        except RpcUnavailable:
+            raise
+        except AnchorChainError as exc:  # the node refuses to replay it (anvil: "EVM error OutOfGas")
+            if int(receipt["gasUsed"]) >= int(tx["gas"]):
+                return "out of gas"
+            return f"reverted (replay refused: {exc.fields.get('rpc_message', '?')})"
         if int(receipt["gasUsed"]) >= int(tx["gas"]):
             return "out of gas"
         return "reverted without a reason"

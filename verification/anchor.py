@@ -300,7 +300,10 @@ def verify_anchor_receipt(receipt: AnchorReceipt | Mapping[str, Any], trust: Tru
     The checkpoint must be signed by a key `trust` holds for the receipt's log: an anchor receipt
     carries no key of its own, so without one it fails "key not trusted" even with
     ``insecure_embedded_key``. A `root`, if given, must also be the checkpoint's root. The
-    ``chain`` member is returned as stated, not checked: that needs an Ethereum node.
+    ``chain`` member and the round's id are returned as stated, not checked: that needs an
+    Ethereum node. So is the round's size as far as the inclusion proof does not fix it (an RFC
+    9162 path of leaf i in a tree of n is also the path of leaf i in some larger trees with the
+    same root); the online check compares it with the leaf count the contract stores.
     """
     a = _typed(receipt)
     checkpoint = trust.open_checkpoint(a.checkpoint, a.log)

@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test bench lint install clean
+.PHONY: run test bench lint install clean contracts
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,21 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 
 install: $(STAMP)
 
+# the pinned Solidity compiler and anvil (contracts/package-lock.json); re-installed when the lock changes
+NODE_STAMP := contracts/node_modules/.installed
+
+$(NODE_STAMP): contracts/package-lock.json
+	cd contracts && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+# recompile contracts/LedgerAnchor.sol into the committed contracts/build/LedgerAnchor.json
+contracts: $(STAMP) $(NODE_STAMP)
+	$(PY) -m contracts.compile
+
 run: $(STAMP)
 	$(VENV)/bin/caseledger serve --demo
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	CASELEDGER_TEST_PG=$(PG_URL) $(PY) -m pytest -n 2 -q
 
 bench: $(STAMP)

@@ -78,6 +78,17 @@ def _verify(node: Node, *, chain_id: int, contract: str, round_id: int, root: by
         raise _mismatch("block", f"round {round_id} was anchored in block {stored_block}, the receipt says {block}",
                         block, int(stored_block))
 
+    def canonical(w3: Web3) -> str | None:
+        try:
+            return _hex(w3.eth.get_block(block)["hash"])
+        except BlockNotFound:
+            return None
+
+    actual_hash = node.call(f"read block {block}", canonical)
+    if actual_hash != block_hash:
+        raise _mismatch("block_hash", f"block {block} has hash {actual_hash}, the receipt says {block_hash}",
+                        block_hash, actual_hash)
+
     def receipt_of(w3: Web3) -> Any:
         try:
             return w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
@@ -92,16 +103,6 @@ def _verify(node: Node, *, chain_id: int, contract: str, round_id: int, root: by
                         f"({_hex(receipt['blockHash'])}), the receipt says {block} ({block_hash})",
                         f"{block}/{block_hash}", f"{receipt['blockNumber']}/{_hex(receipt['blockHash'])}")
 
-    def canonical(w3: Web3) -> str | None:
-        try:
-            return _hex(w3.eth.get_block(block)["hash"])
-        except BlockNotFound:
-            return None
-
-    actual_hash = node.call(f"read block {block}", canonical)
-    if actual_hash != block_hash:
-        raise _mismatch("block_hash", f"block {block} has hash {actual_hash}, the receipt says {block_hash}",
-                        block_hash, actual_hash)
     if int(receipt["status"]) != 1:
         raise _mismatch("tx", f"transaction {tx_hash} failed (status 0)", 1, 0)
 

@@ -8,6 +8,7 @@ web3 or requests exception leaves this module's callers.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -31,6 +32,8 @@ from contracts.errors import AnchorChainError, Reverted, RpcUnavailable
 __all__ = ["Node", "endpoint_label", "revert_reason"]
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 _ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 _PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
@@ -132,6 +135,8 @@ class Node:
                         f"over {self._total_wait():.1f}s, last: {type(exc).__name__})",
                         endpoint=self.label, attempts=self.attempts,
                     ) from None
+            log.warning("the Ethereum RPC endpoint %s is unreachable (%s, attempt %d of %d); retrying in %.2fs",
+                        self.label, what, attempt, self.attempts, delay)
             time.sleep(delay)
             delay *= 2
         raise AssertionError("unreachable")  # pragma: no cover

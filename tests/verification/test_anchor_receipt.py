@@ -11,8 +11,12 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import importlib.util
 import json
 from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -507,3 +511,70 @@ def test_json_round_trip(size_index: tuple[int, int], round_id: int, proof: list
     wire = json.loads(json.dumps(typed.to_json()))
     assert AnchorReceipt.from_json(wire) == typed
     assert AnchorReceipt.from_json(wire).to_json() == typed.to_json()
+
+
+# --- published vectors (tests/vectors/caseledger/anchor) -----------------------------------------
+
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "caseledger" / "anchor"
+VECTOR_FILES = ("rounds.json", "anchor-receipts.json")
+
+
+def _vectors(name: str) -> list[dict[str, Any]]:
+    cases: list[dict[str, Any]] = json.loads((VECTORS / name).read_text(encoding="utf-8"))
+    return cases
+
+
+@cache
+def _generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("caseledger_anchor_vector_generator", VECTORS / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", VECTOR_FILES)
+def test_vector_files_are_what_the_generator_writes(name: str) -> None:
+    generator = _generator()
+    assert (VECTORS / name).read_text(encoding="utf-8") == generator.render(generator.build()[name]), (
+        f"{name} is stale: run python tests/vectors/caseledger/anchor/generate.py"
+    )
+    cases = _vectors(name)
+    assert all(isinstance(case["desc"], str) and case["desc"] for case in cases)
+    assert len({case["desc"] for case in cases}) == len(cases)
+    assert {case["wantErr"] for case in cases} == {True, False}
+
+
+def _vector_params(name: str, want_err: bool) -> list[Any]:
+    return [pytest.param(case, id=case["desc"][:80]) for case in _vectors(name) if case["wantErr"] is want_err]
+
+
+@pytest.mark.parametrize("case", _vector_params("rounds.json", want_err=False))
+def test_round_vector(case: dict[str, Any]) -> None:
+    leaves = [RoundLeaf(leaf["log"], leaf["size"], bytes.fromhex(leaf["root"])) for leaf in case["leaves"]]
+    tree = build_round(list(reversed(leaves)))
+    assert tree.leaves == tuple(leaves)
+    assert tree.root.hex() == case["root"]
+    for i, leaf in enumerate(leaves):
+        assert round_leaf(leaf.log, leaf.size, leaf.root) == case["leaf_data"][i].encode("utf-8")
+        assert round_leaf_hash(leaf.log, leaf.size, leaf.root).hex() == case["leaf_hashes"][i]
+        assert [p.hex() for p in tree.proof(i)] == case["proofs"][i]
+
+
+@pytest.mark.parametrize("case", _vector_params("rounds.json", want_err=True))
+def test_round_vector_refused(case: dict[str, Any]) -> None:
+    with pytest.raises(FormatError):
+        build_round([RoundLeaf(leaf["log"], leaf["size"], bytes.fromhex(leaf["root"])) for leaf in case["leaves"]])
+
+
+@pytest.mark.parametrize("case", _vector_params("anchor-receipts.json", want_err=False))
+def test_anchor_receipt_vector(case: dict[str, Any]) -> None:
+    result = verify_document(case["receipt"], Trust.of(*case["vkeys"]))
+    assert result["ok"] is True and result["log"] == case["receipt"]["log"]
+    assert AnchorReceipt.from_json(case["receipt"]).to_json() == case["receipt"]
+
+
+@pytest.mark.parametrize("case", _vector_params("anchor-receipts.json", want_err=True))
+def test_anchor_receipt_vector_refused(case: dict[str, Any]) -> None:
+    with pytest.raises(VerificationError):
+        verify_document(case["receipt"], Trust.of(*case["vkeys"]))

@@ -15,6 +15,7 @@ used only with ``Trust(insecure_embedded_key=True)``, and the result then says
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Self
@@ -31,6 +32,7 @@ __all__ = ["RECEIPT_TYPE", "RECEIPT_VERSION", "Receipt", "ReceiptAnchor", "verif
 
 RECEIPT_TYPE = "caseledger.receipt"
 RECEIPT_VERSION = 1
+_HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class ReceiptAnchor:
     def from_json(cls, obj: Any) -> Self:
         anchor = mapping(obj, "'anchor'")
         if "receipt" not in anchor:
-            raise FormatError("'anchor.receipt' is missing")
+            raise FormatError("'anchor.receipt' is missing", member="anchor.receipt")
         try:
             receipt = AnchorReceipt.from_json(anchor["receipt"])
         except FormatError as exc:
@@ -59,9 +61,11 @@ class ReceiptAnchor:
             raise FormatError(f"'anchor.receipt': {exc.message}", **fields) from None
         consistency = anchor.get("consistency")
         if not isinstance(consistency, list):
-            raise FormatError("'anchor.consistency' must be a list of hashes")
+            raise FormatError("'anchor.consistency' must be a list of hashes", member="anchor.consistency")
         for i, item in enumerate(consistency):
-            hash_bytes(item, f"'anchor.consistency[{i}]'")
+            if not isinstance(item, str) or not _HEX64.match(item):
+                raise FormatError(f"'anchor.consistency[{i}]' must be 64 lowercase hex digits",
+                                  member=f"anchor.consistency[{i}]")
         return cls(receipt, tuple(consistency))
 
 

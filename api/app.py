@@ -60,8 +60,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         app.state.caseledger = _state(api)
         scheduler = None
         if api.anchoring:  # one round per interval for the deployment, whatever the number of workers
-            scheduler = AnchorScheduler(app.state.caseledger.ledger.anchoring, open_chain(api), api.anchor_interval,
-                                        api.anchor_timeout)
+            scheduler = AnchorScheduler(app.state.caseledger.ledger.anchoring, open_chain(api), api.anchor_interval)
             scheduler.start()
         # what exists now (modules, the app, SQLAlchemy and pydantic machinery) lives as long as
         # the process: keep it out of the collector's full passes, which otherwise stall requests

@@ -27,7 +27,8 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -49,13 +50,14 @@ from verification.anchor import AnchorReceipt, RoundLeaf, build_round
 from verification.proofs import ConsistencyProof
 from verification.receipt import Receipt, ReceiptAnchor
 
-__all__ = ["ANCHOR_ACTOR", "LEASE", "AnchorProof", "AnchorScheduler", "Anchoring", "LogRound", "Round", "lease_holder",
-           "open_chain"]
+__all__ = ["ANCHOR_ACTOR", "LEASE", "LEASE_TTL", "AnchorProof", "AnchorScheduler", "Anchoring", "LogRound", "Round",
+           "lease_holder", "open_chain"]
 
 #: who writes `anchor` entries
 ANCHOR_ACTOR = "service:anchor"
-#: the lease the deployment's one anchoring task holds
+#: the lease the deployment's one anchoring task holds, and how long it lasts unless renewed
 LEASE = "anchoring"
+LEASE_TTL = 30.0
 _log = logging.getLogger("caseledger.anchoring")
 
 
@@ -189,10 +191,38 @@ class Anchoring:
 
     # ------------------------------------------------------------------ running rounds
 
-    def hold_lease(self, holder: str, ttl: float) -> bool:
-        """Take or renew the deployment's anchoring lease for `ttl` seconds; False if another holds it."""
+    def hold_lease(self, holder: str, ttl: float = LEASE_TTL) -> bool:
+        """Take or renew the deployment's anchoring lease for `ttl` seconds; False while another
+        process holds it — unless that process ran on this host and has died (a killed `anchor run`)."""
         with writing(self._engine) as conn, conn.begin():
-            return repo.acquire_lease(conn, LEASE, holder, time.time(), ttl)
+            if repo.acquire_lease(conn, LEASE, holder, time.time(), ttl):
+                return True
+            current = repo.lease_holder_of(conn, LEASE)
+            if current is not None and _died_here(current):
+                _log.warning("taking over the anchoring lease of %s, which has died", current)
+                return repo.acquire_lease(conn, LEASE, holder, time.time(), ttl, dead=current)
+        return False
+
+    @contextmanager
+    def leased(self, holder: str, ttl: float = LEASE_TTL) -> Iterator[None]:
+        """Keep the lease `holder` holds while the block runs: a thread renews it every `ttl` / 3, so a
+        long round keeps it and a process that dies loses it within `ttl`."""
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(ttl / 3):
+                try:
+                    self.hold_lease(holder, ttl)
+                except Exception:  # the next renewal, or the round itself, meets the same database
+                    _log.warning("could not renew the anchoring lease")
+
+        keeper = threading.Thread(target=renew, name="caseledger-anchoring-lease", daemon=True)
+        keeper.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            keeper.join()
 
     def release_lease(self, holder: str) -> None:
         with writing(self._engine) as conn, conn.begin():
@@ -205,19 +235,21 @@ class Anchoring:
         Raises the chain's error when the node cannot be reached or the round cannot be confirmed
         yet; the round stays open, with the error as its reason, and the next run resumes it.
         """
-        self._record_entries()
-        row = self._open_round(chain)
-        if row is None:
-            return None
-        round_id = int(row.id)
         try:
-            self._drive(chain, row)
-        except Reverted as exc:
-            self._fail(round_id, f"the chain refused the round: {exc.reason or exc}")
+            chain.check_chain()  # a node of another chain: refused before a round is opened for it
+            self._record_entries()
+            row = self._open_round(chain)
+            if row is None:
+                return None
+            round_id = int(row.id)
+            try:
+                self._drive(chain, row)
+            except Reverted as exc:
+                self._fail(round_id, f"the chain refused the round: {exc.reason or exc}")
+            self._record_entries()
         except LedgerError as exc:
-            self._note(round_id, str(exc))
+            self._note(str(exc))
             raise
-        self._record_entries()
         return self.round(round_id)
 
     def _open_round(self, chain: AnchorChain) -> Any:
@@ -299,7 +331,7 @@ class Anchoring:
         with reading(self._engine) as conn:
             row = repo.get_round(conn, round_id)
             logs = repo.round_logs(conn, round_id)
-        if row.state not in repo.OPEN_STATES:  # confirmed by a process racing this one
+        if row is None or row.state not in repo.OPEN_STATES:  # confirmed by a process racing this one
             return
         tree = build_round([RoundLeaf(str(log.origin), int(log.size), bytes(log.root)) for log in logs])
         if tree.root != bytes(row.root):
@@ -327,9 +359,12 @@ class Anchoring:
                 return
         _log.warning("anchoring round %d failed: %s", round_id, reason)
 
-    def _note(self, round_id: int, reason: str) -> None:
+    def _note(self, reason: str) -> None:
+        """Record why the open round, if any, did not move on this time."""
         with writing(self._engine) as conn, conn.begin():
-            repo.update_open_round(conn, round_id, reason=reason, updated_at=self._clock())
+            row = repo.open_round(conn)
+            if row is not None:
+                repo.update_open_round(conn, int(row.id), reason=reason, updated_at=self._clock())
 
     def _record_entries(self) -> None:
         """Append the `anchor` entry of every covered log of a confirmed round that lacks one, once."""
@@ -361,12 +396,10 @@ class AnchorScheduler:
     deployment's anchoring lease: with several server workers (or servers), one anchors at a time,
     and another takes over when the holder stops or its lease runs out."""
 
-    def __init__(self, anchoring: Anchoring, chain: AnchorChain, interval: float, timeout: float) -> None:
+    def __init__(self, anchoring: Anchoring, chain: AnchorChain, interval: float) -> None:
         self._anchoring = anchoring
         self._chain = chain
         self._interval = interval
-        #: a holder that stops renewing loses the lease after this long
-        self._ttl = interval + timeout + 60.0
         self._holder = lease_holder()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="caseledger-anchoring", daemon=True)
@@ -391,9 +424,10 @@ class AnchorScheduler:
     def run_once(self) -> Round | None:
         """One turn: a round if this process holds (or takes) the lease; errors are logged, not raised."""
         try:
-            if not self._anchoring.hold_lease(self._holder, self._ttl):
+            if not self._anchoring.hold_lease(self._holder):
                 return None
-            return self._anchoring.run_round(self._chain)
+            with self._anchoring.leased(self._holder):
+                return self._anchoring.run_round(self._chain)
         except LedgerError as exc:
             _log.warning("anchoring round not completed: %s", exc)
         except Exception:  # the loop must outlive any one failure; the next turn resumes the round
@@ -420,3 +454,20 @@ def open_chain(settings: Settings, *, deploying: bool = False) -> AnchorChain:
 def lease_holder() -> str:
     """This process, as a lease holder: host, pid and a random suffix."""
     return f"{socket.gethostname()[:64]}:{os.getpid()}:{os.urandom(4).hex()}"
+
+
+def _died_here(holder: str) -> bool:
+    """Whether `holder` (a `lease_holder`) was a process of this host that no longer exists."""
+    parts = holder.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return False
+    host, pid = parts[0], int(parts[1])
+    if host != socket.gethostname()[:64] or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, under another user
+        return False
+    return False

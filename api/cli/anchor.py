@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 import typer
@@ -14,6 +15,13 @@ anchor_app = typer.Typer(no_args_is_help=True, help="Anchor checkpoints to an Et
 app.add_typer(anchor_app, name="anchor")
 publisher_app = typer.Typer(no_args_is_help=True, help="Who may anchor with the contract (its owner decides).")
 anchor_app.add_typer(publisher_app, name="publisher")
+
+
+@anchor_app.callback()
+def _quiet() -> None:
+    """One line per error on the command line: the chain client's retry warnings are not printed."""
+    for name in ("contracts", "caseledger"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 @anchor_app.command()
@@ -47,10 +55,11 @@ def run() -> None:
     chain = open_chain(settings)
     holder = lease_holder()
     with open_ledger() as led:
-        if not led.anchoring.hold_lease(holder, settings.anchor_timeout + 60.0):
+        if not led.anchoring.hold_lease(holder):
             fail("another process is running the deployment's anchoring rounds; try again later")
         try:
-            done = led.anchoring.run_round(chain)
+            with led.anchoring.leased(holder):
+                done = led.anchoring.run_round(chain)
         finally:
             led.anchoring.release_lease(holder)
     emit(done.as_dict() if done is not None else {"round": None, "reason": "no log grew since its last anchor"})

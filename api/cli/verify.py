@@ -11,6 +11,7 @@ online, against the chain (DESIGN §6): the result's ``checks`` says which ran.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Annotated
 
@@ -54,6 +55,7 @@ def verify(
 ) -> None:
     """Verify a receipt, proof or anchor receipt offline against trusted keys or a trusted root; with
     --rpc, also the anchor on chain."""
+    logging.getLogger("contracts").setLevel(logging.ERROR)  # one line per error: no retry warnings
     trusted = _trust(vkey or [], trust, insecure_embedded_key)
     if root is not None and not _HEX_ROOT.match(root):
         fail("--root: a tree root is 64 hex digits", 2)

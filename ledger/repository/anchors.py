@@ -13,8 +13,9 @@ from ledger.db import is_sqlite
 from ledger.repository.base import Record, tables
 
 __all__ = ["OPEN_STATES", "acquire_lease", "anchor_entries_since", "first_anchored", "get_round", "grown_logs",
-           "insert_round", "last_anchored", "list_rounds", "next_round_id", "open_round", "release_lease", "round_logs",
-           "rounds_of_log", "unrecorded_logs", "update_open_round", "update_round_log"]
+           "insert_round", "last_anchored", "lease_holder_of", "list_rounds", "next_round_id", "open_round",
+           "release_lease", "round_logs", "rounds_of_log", "unrecorded_logs", "update_open_round",
+           "update_round_log"]
 
 _R = tables.R
 _RL = tables.RL
@@ -153,19 +154,28 @@ def anchor_entries_since(conn: Connection, log_id: int, seq: int) -> list[Record
     return list(conn.execute(query).all())
 
 
-def acquire_lease(conn: Connection, name: str, holder: str, now: float, ttl: float) -> bool:
-    """Take or renew the lease `name` for `holder` until now + ttl; False while another holds it."""
+def acquire_lease(conn: Connection, name: str, holder: str, now: float, ttl: float, *, dead: str | None = None
+                  ) -> bool:
+    """Take or renew the lease `name` for `holder` until now + ttl; False while another holds it
+    (unless that other is `dead`: a holder known to have died)."""
     renewed = conn.execute(
         update(_LS)
-        .where(_LS.c.name == name, or_(_LS.c.holder == holder, _LS.c.expires_at < now))
+        .where(_LS.c.name == name, or_(_LS.c.holder == holder, _LS.c.holder == (dead or holder),
+                                       _LS.c.expires_at < now))
         .values(holder=holder, expires_at=now + ttl)
     )
     if renewed.rowcount:
         return True
     dialect = sqlite if is_sqlite(conn) else postgresql
     taken = conn.execute(dialect.insert(_LS).values(name=name, holder=holder, expires_at=now + ttl)
-                         .on_conflict_do_nothing(index_elements=[_LS.c.name]))
-    return bool(taken.rowcount)
+                         .on_conflict_do_nothing(index_elements=[_LS.c.name]).returning(_LS.c.name))
+    return taken.first() is not None
+
+
+def lease_holder_of(conn: Connection, name: str) -> str | None:
+    """Who holds (or last held) the lease `name`, if anyone took it."""
+    holder = conn.execute(select(_LS.c.holder).where(_LS.c.name == name)).scalar_one_or_none()
+    return None if holder is None else str(holder)
 
 
 def release_lease(conn: Connection, name: str, holder: str) -> None:

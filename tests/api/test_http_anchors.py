@@ -72,7 +72,10 @@ def anchored(anchored_api: Api) -> dict[str, Any]:
         for case in ("case-1", "case-2"):
             assert agent.post("/v1/interactions", json=interaction(case)).status_code == 201
     with anchored_api.client("acme", "supervisor", "sam") as supervisor:
-        rounds = _wait_for(lambda: _confirmed_rounds(supervisor), bool, "an anchoring round")
+        # confirmed, and recorded by its `anchor` entry in the log
+        rounds: list[dict[str, Any]] = _wait_for(lambda: _confirmed_rounds(supervisor),
+                                                 lambda found: bool(found) and found[0]["entry_seq"] is not None,
+                                                 "an anchoring round")
     return rounds[0]
 
 

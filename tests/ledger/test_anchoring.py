@@ -252,8 +252,8 @@ def test_one_round_at_a_time_even_when_two_runs_race(tenants: Ledger, chain: Anc
 
 
 def test_only_the_lease_holder_runs_rounds(tenants: Ledger, chain: AnchorChain) -> None:
-    first = AnchorScheduler(tenants.anchoring, chain, interval=3600, timeout=60)
-    second = AnchorScheduler(tenants.anchoring, chain, interval=3600, timeout=60)
+    first = AnchorScheduler(tenants.anchoring, chain, interval=3600)
+    second = AnchorScheduler(tenants.anchoring, chain, interval=3600)
     _log(tenants, "acme")
     done = second.run_once()  # nobody holds the lease: the second takes it and anchors
     assert done is not None and done.state == "confirmed"

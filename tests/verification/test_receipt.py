@@ -111,7 +111,7 @@ def test_receipt_json_round_trip_is_the_wire_form() -> None:
 
 def test_receipt_ignores_unknown_members() -> None:
     """A later receipt may carry an ``anchor`` (DESIGN §6); a version-1 verifier checks the rest."""
-    receipt = make_receipt(3) | {"anchor": {"chain": 1, "tx": "0x00"}}
+    receipt = make_receipt(3) | {"later": {"chain": 1, "tx": "0x00"}}
     assert Receipt.from_json(receipt).to_json() == make_receipt(3)
     assert verify_document(receipt, TRUST)["ok"] is True
 

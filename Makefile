@@ -34,10 +34,11 @@ run: $(STAMP)
 test: $(STAMP) $(NODE_STAMP)
 	CASELEDGER_TEST_PG=$(PG_URL) $(PY) -m pytest -n 2 -q
 
-bench: $(STAMP)
+bench: $(STAMP) $(NODE_STAMP)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	CASELEDGER_TEST_PG=$(PG_URL) $(PY) bench/run.py $(BENCH_ARGS)
 	CASELEDGER_TEST_PG=$(PG_URL) $(PY) bench/http_bench.py $(HTTP_BENCH_ARGS)
+	$(PY) bench/anchor_bench.py $(ANCHOR_BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -48,4 +49,4 @@ lint: $(STAMP)
 		| grep -v '^ledger/envelope.py$$' | grep . || (echo "AES-GCM imported outside ledger/envelope.py" >&2; false)
 
 clean:
-	rm -rf $(VENV) caseledger-data .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) caseledger-data .pytest_cache .hypothesis build *.egg-info contracts/node_modules

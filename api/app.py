@@ -54,13 +54,15 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     """The app for `settings` (default: from the CASELEDGER_* environment)."""
     api = settings if settings is not None else ApiSettings()
     api.check_production()
+    # anchoring settings are checked here, so a misconfiguration stops `serve` with one line
+    chain = open_chain(api) if api.anchoring else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.caseledger = _state(api)
         scheduler = None
-        if api.anchoring:  # one round per interval for the deployment, whatever the number of workers
-            scheduler = AnchorScheduler(app.state.caseledger.ledger.anchoring, open_chain(api), api.anchor_interval)
+        if chain is not None:  # one round per interval for the deployment, whatever the number of workers
+            scheduler = AnchorScheduler(app.state.caseledger.ledger.anchoring, chain, api.anchor_interval)
             scheduler.start()
         # what exists now (modules, the app, SQLAlchemy and pydantic machinery) lives as long as
         # the process: keep it out of the collector's full passes, which otherwise stall requests

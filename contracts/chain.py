@@ -56,6 +56,7 @@ __all__ = [
     "StoredRound",
     "TxStatus",
     "bump_fee",
+    "checksum_address",
 ]
 
 log = logging.getLogger(__name__)
@@ -572,16 +573,16 @@ class AnchorChain:
 
     def add_publisher(self, address: str) -> Mined:
         return self.confirm(self._sign(to=self._contract_address(), data=self._encode("addPublisher",
-                                                                                       [_address(address)])))
+                                                                                       [checksum_address(address)])))
 
     def remove_publisher(self, address: str) -> Mined:
         return self.confirm(self._sign(to=self._contract_address(), data=self._encode("removePublisher",
-                                                                                       [_address(address)])))
+                                                                                       [checksum_address(address)])))
 
     def is_publisher(self, address: str) -> bool:
         contract = self._contract()
         return bool(self._node.call("read isPublisher",
-                                    lambda w3: contract.functions.isPublisher(_address(address)).call()))
+                                    lambda w3: contract.functions.isPublisher(checksum_address(address)).call()))
 
     def owner(self) -> str:
         contract = self._contract()
@@ -643,8 +644,12 @@ class AnchorChain:
         return found
 
 
-def _address(address: str) -> str:
+def checksum_address(address: str) -> str:
+    """`address` in its EIP-55 form (any case accepted); AnchorChainError if it is not an address."""
     if not is_address(address):
         raise AnchorChainError(f"{address!r} is not an Ethereum address")
     return str(to_checksum_address(address))
+
+
+
 

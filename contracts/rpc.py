@@ -92,6 +92,7 @@ class Node:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
         self.label = endpoint_label(rpc_url)
+        self._secret = rpc_url
         self.attempts = attempts
         self.backoff = backoff
         self._session = requests.Session()
@@ -101,6 +102,10 @@ class Node:
 
     def close(self) -> None:
         self._session.close()
+
+    def _scrub(self, text: str) -> str:
+        """`text` without the endpoint's full URL (only its `label`)."""
+        return text.replace(self._secret, self.label) if self._secret != self.label else text
 
     def __repr__(self) -> str:
         return f"Node({self.label})"
@@ -123,11 +128,17 @@ class Node:
                     if isinstance(exc, AnchorChainError):
                         raise
                     if isinstance(exc, Web3RPCError):
-                        raise AnchorChainError(f"{what}: the node at {self.label} refused: {_one_line(exc.message)}",
-                                               rpc_message=_one_line(exc.message)) from None
-                    if isinstance(exc, (Web3Exception, requests.RequestException, ValueError, TypeError, KeyError)):
+                        message = self._scrub(_one_line(exc.message))
+                        raise AnchorChainError(f"{what}: the node at {self.label} refused: {message}",
+                                               rpc_message=message) from None
+                    if isinstance(exc, requests.RequestException):
+                        # requests' messages carry the whole URL, whose path often holds an API key
+                        status = exc.response.status_code if exc.response is not None else None
+                        detail = f"HTTP {status}" if status is not None else type(exc).__name__
+                        raise AnchorChainError(f"{what}: the node at {self.label} answered {detail}") from None
+                    if isinstance(exc, (Web3Exception, ValueError, TypeError, KeyError)):
                         raise AnchorChainError(f"{what}: unexpected answer from {self.label}: "
-                                               f"{type(exc).__name__}: {_one_line(exc)}") from None
+                                               f"{type(exc).__name__}: {self._scrub(_one_line(exc))}") from None
                     raise
                 if attempt == self.attempts:
                     raise RpcUnavailable(

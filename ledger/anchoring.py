@@ -30,14 +30,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from contracts.chain import AnchorChain, ChainConfig, Mined, SignedTx, StoredRound
-from contracts.errors import Reverted
-from ledger.appender import Appender, NewEntry
+from ledger.appender import ANCHOR_ACTOR, Appender, NewEntry
 from ledger.checkpoints import Checkpoints, SignedCheckpoint
 from ledger.connections import reading, writing
 from ledger.errors import ConfigurationError, LedgerError, NotFound
@@ -50,15 +49,37 @@ from verification.anchor import AnchorReceipt, RoundLeaf, build_round
 from verification.proofs import ConsistencyProof
 from verification.receipt import Receipt, ReceiptAnchor
 
-__all__ = ["ANCHOR_ACTOR", "LEASE", "LEASE_TTL", "AnchorProof", "AnchorScheduler", "Anchoring", "LogRound", "Round",
-           "lease_holder", "open_chain"]
+if TYPE_CHECKING:  # web3 is imported only where a chain is used: the CLI's other commands start fast
+    from contracts.chain import AnchorChain, Mined, SignedTx, StoredRound
 
-#: who writes `anchor` entries
-ANCHOR_ACTOR = "service:anchor"
+__all__ = ["ANCHOR_ACTOR", "LEASE", "LEASE_TTL", "AnchorProof", "AnchorScheduler", "Anchoring", "LeaseGuard",
+           "LogRound",
+           "Round", "lease_holder", "open_chain"]
+
 #: the lease the deployment's one anchoring task holds, and how long it lasts unless renewed
 LEASE = "anchoring"
 LEASE_TTL = 30.0
 _log = logging.getLogger("caseledger.anchoring")
+
+
+#: a run tries at most this many round ids taken on the contract by others before it gives up
+_MAX_TAKEN_IDS = 16
+
+
+@dataclass
+class LeaseGuard:
+    """Set `lost` when the process stops holding the anchoring lease."""
+
+    lost: bool = False
+
+
+class _RoundIdTaken(LedgerError):
+    """The contract holds another root under this round id (not ours): the round fails, the next id is tried."""
+
+
+def _check(lease: LeaseGuard | None) -> None:
+    if lease is not None and lease.lost:
+        raise LedgerError("the anchoring lease was lost to another process; it resumes the round")
 
 
 @dataclass(frozen=True)
@@ -204,22 +225,28 @@ class Anchoring:
         return False
 
     @contextmanager
-    def leased(self, holder: str, ttl: float = LEASE_TTL) -> Iterator[None]:
+    def leased(self, holder: str, ttl: float = LEASE_TTL) -> Iterator[LeaseGuard]:
         """Keep the lease `holder` holds while the block runs: a thread renews it every `ttl` / 3, so a
-        long round keeps it and a process that dies loses it within `ttl`."""
+        long round keeps it and a process that dies loses it within `ttl`. A renewal that fails marks
+        the guard lost, and a round given the guard stops before its next step."""
+        guard = LeaseGuard()
         stop = threading.Event()
 
         def renew() -> None:
             while not stop.wait(ttl / 3):
                 try:
-                    self.hold_lease(holder, ttl)
-                except Exception:  # the next renewal, or the round itself, meets the same database
-                    _log.warning("could not renew the anchoring lease")
+                    held = self.hold_lease(holder, ttl)
+                except Exception:  # the database is unreachable: the lease may run out meanwhile
+                    held = False
+                if not held:
+                    _log.warning("the anchoring lease was lost; the round is left to its next holder")
+                    guard.lost = True
+                    return
 
         keeper = threading.Thread(target=renew, name="caseledger-anchoring-lease", daemon=True)
         keeper.start()
         try:
-            yield
+            yield guard
         finally:
             stop.set()
             keeper.join()
@@ -228,25 +255,33 @@ class Anchoring:
         with writing(self._engine) as conn, conn.begin():
             repo.release_lease(conn, LEASE, holder)
 
-    def run_round(self, chain: AnchorChain) -> Round | None:
+    def run_round(self, chain: AnchorChain, lease: LeaseGuard | None = None) -> Round | None:
         """Resume the open round, or start one over every log that grew; drive it until it is
         confirmed or failed. None when no round was open and no log grew.
 
         Raises the chain's error when the node cannot be reached or the round cannot be confirmed
-        yet; the round stays open, with the error as its reason, and the next run resumes it.
+        yet; the round stays open, with the error as its reason, and the next run resumes it. With a
+        `lease`, stops (leaving the round open) as soon as the lease is lost to another process.
         """
+        from contracts.errors import Reverted
+
         try:
             chain.check_chain()  # a node of another chain: refused before a round is opened for it
-            self._record_entries()
-            row = self._open_round(chain)
-            if row is None:
-                return None
-            round_id = int(row.id)
-            try:
-                self._drive(chain, row)
-            except Reverted as exc:
-                self._fail(round_id, f"the chain refused the round: {exc.reason or exc}")
-            self._record_entries()
+            self._record_entries(lease)
+            for _ in range(_MAX_TAKEN_IDS):
+                row = self._open_round(chain)
+                if row is None:
+                    return None
+                round_id = int(row.id)
+                try:
+                    self._drive(chain, row, lease)
+                except _RoundIdTaken as exc:  # e.g. a database restored from a backup: try the next id
+                    self._fail(round_id, str(exc))
+                    continue
+                except Reverted as exc:
+                    self._fail(round_id, f"the chain refused the round: {exc.reason or exc}")
+                break
+            self._record_entries(lease)
         except LedgerError as exc:
             self._note(str(exc))
             raise
@@ -288,18 +323,23 @@ class Anchoring:
         with reading(self._engine) as conn:
             return repo.get_round(conn, round_id)
 
-    def _drive(self, chain: AnchorChain, row: Any) -> None:
+    def _drive(self, chain: AnchorChain, row: Any, lease: LeaseGuard | None) -> None:
+        from contracts.chain import SignedTx
+        from contracts.errors import Reverted
+
         round_id, root, leaves = int(row.id), bytes(row.root), int(row.leaves)
         try:
             stored = chain.round(round_id)
             if stored is None:
                 if row.state == "pending":
+                    _check(lease)
                     signed = chain.sign_anchor(round_id, root, leaves)
                     self._submitted(round_id, signed)
                 else:
                     signed = SignedTx(str(row.tx_hash), bytes(row.raw_tx), int(row.nonce), int(row.max_fee),
                                       int(row.priority_fee))
                 mined = chain.confirm(signed, on_replace=lambda new: self._submitted(round_id, new))
+                _check(lease)
                 self._confirm(round_id, mined)
                 return
         except Reverted:
@@ -308,16 +348,21 @@ class Anchoring:
             stored = chain.round(round_id)
             if stored is None:
                 raise
-        self._adopt(chain, round_id, root, stored)
+        self._adopt(chain, round_id, root, stored, lease)
 
-    def _adopt(self, chain: AnchorChain, round_id: int, root: bytes, stored: StoredRound) -> None:
+    def _adopt(self, chain: AnchorChain, round_id: int, root: bytes, stored: StoredRound,
+               lease: LeaseGuard | None) -> None:
         """The round is on chain already (sent before a crash, or by a transaction that replaced ours)."""
+        from contracts.errors import Reverted
+
         if stored.root != root:
-            raise Reverted(f"round {round_id} is anchored on the contract with another root")
+            raise _RoundIdTaken(f"round id {round_id} is anchored on the contract with another root")
         events = chain.events(round_id=round_id, from_block=stored.block)
         if not events:
-            raise Reverted(f"round {round_id} is stored on the contract but its Anchored event is missing")
+            raise Reverted(f"round {round_id} is stored on the contract but its Anchored event is missing",
+                           reason="Anchored event missing")
         mined = chain.wait_final(events[0].tx_hash)
+        _check(lease)
         self._confirm(round_id, mined)
 
     def _submitted(self, round_id: int, signed: SignedTx) -> None:
@@ -366,15 +411,17 @@ class Anchoring:
             if row is not None:
                 repo.update_open_round(conn, int(row.id), reason=reason, updated_at=self._clock())
 
-    def _record_entries(self) -> None:
-        """Append the `anchor` entry of every covered log of a confirmed round that lacks one, once."""
+    def _record_entries(self, lease: LeaseGuard | None = None) -> None:
+        """Append the `anchor` entry of every covered log of a confirmed round that lacks one, once:
+        one thread at a time here, one process at a time by the lease."""
         with self._recording:
-            self._record_pending()
+            self._record_pending(lease)
 
-    def _record_pending(self) -> None:
+    def _record_pending(self, lease: LeaseGuard | None) -> None:
         with reading(self._engine) as conn:
             pending = repo.unrecorded_logs(conn)
         for log in pending:
+            _check(lease)
             round_id, log_id = int(log.round_id), int(log.log_id)
             with reading(self._engine) as conn:
                 already = [int(e.seq) for e in repo.anchor_entries_since(conn, log_id, int(log.size))
@@ -409,8 +456,10 @@ class AnchorScheduler:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread.is_alive():  # a round waiting for confirmations is left to the next holder to resume
+        if self._thread.is_alive():
             self._thread.join(timeout=10)
+        if self._thread.is_alive():  # a round still waits for its confirmations: keep the lease until
+            return                   # the process ends; it then runs out and the next holder resumes
         try:
             self._anchoring.release_lease(self._holder)
         except Exception:  # the database may be gone at shutdown; the lease then runs out by itself
@@ -426,8 +475,8 @@ class AnchorScheduler:
         try:
             if not self._anchoring.hold_lease(self._holder):
                 return None
-            with self._anchoring.leased(self._holder):
-                return self._anchoring.run_round(self._chain)
+            with self._anchoring.leased(self._holder) as lease:
+                return self._anchoring.run_round(self._chain, lease)
         except LedgerError as exc:
             _log.warning("anchoring round not completed: %s", exc)
         except Exception:  # the loop must outlive any one failure; the next turn resumes the round
@@ -445,24 +494,37 @@ def open_chain(settings: Settings, *, deploying: bool = False) -> AnchorChain:
     if settings.anchor_contract is None and not deploying:
         raise ConfigurationError("anchoring needs CASELEDGER_ANCHOR_CONTRACT: deploy one with `caseledger anchor "
                                  "deploy` and set its address")
+    from contracts.chain import AnchorChain, ChainConfig, checksum_address
+
+    contract = None if settings.anchor_contract is None else checksum_address(settings.anchor_contract)
     config = ChainConfig(rpc_url=str(settings.anchor_rpc_url), chain_id=settings.anchor_chain_id,
-                         contract=settings.anchor_contract, confirmations=settings.anchor_confirmations,
+                         contract=contract, confirmations=settings.anchor_confirmations,
                          max_fee_gwei=settings.anchor_max_fee_gwei, receipt_timeout=settings.anchor_timeout)
     return AnchorChain(config, settings.read_anchor_key())
 
 
+def _pid_namespace() -> str:
+    """This boot and PID namespace: where a process id means one process ("" when unknown)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+        return f"{boot}-{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return ""
+
+
 def lease_holder() -> str:
-    """This process, as a lease holder: host, pid and a random suffix."""
-    return f"{socket.gethostname()[:64]}:{os.getpid()}:{os.urandom(4).hex()}"
+    """This process, as a lease holder: host, PID namespace, pid and a random suffix."""
+    return f"{socket.gethostname()[:48]}:{_pid_namespace()}:{os.getpid()}:{os.urandom(4).hex()}"
 
 
 def _died_here(holder: str) -> bool:
-    """Whether `holder` (a `lease_holder`) was a process of this host that no longer exists."""
-    parts = holder.rsplit(":", 2)
-    if len(parts) != 3 or not parts[1].isdigit():
+    """Whether `holder` (a `lease_holder`) was a process of this host's PID namespace that no longer
+    exists; False whenever that cannot be known."""
+    parts = holder.rsplit(":", 3)
+    if len(parts) != 4 or not parts[2].isdigit() or not parts[1]:
         return False
-    host, pid = parts[0], int(parts[1])
-    if host != socket.gethostname()[:64] or pid == os.getpid():
+    host, namespace, pid = parts[0], parts[1], int(parts[2])
+    if host != socket.gethostname()[:48] or namespace != _pid_namespace() or pid == os.getpid():
         return False
     try:
         os.kill(pid, 0)

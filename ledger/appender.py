@@ -45,10 +45,12 @@ from verification.entry import (
 )
 from verification.merkle import leaf_hash
 
-__all__ = ["MAX_META_BYTES", "Appended", "Appender", "NewEntry"]
+__all__ = ["ANCHOR_ACTOR", "MAX_META_BYTES", "Appended", "Appender", "NewEntry"]
 
 #: clear metadata per entry: small and non-personal
 MAX_META_BYTES = 4096
+#: `anchor` entries record anchoring rounds (`ledger.anchoring`): only that service writes them
+ANCHOR_ACTOR = "service:anchor"
 #: a header, with meta inside it, nests at most MAX_JSON_DEPTH levels
 _MAX_META_DEPTH = MAX_JSON_DEPTH - 1
 _log = logging.getLogger("caseledger.ledger")
@@ -184,6 +186,8 @@ class Appender:
             raise InvalidInput(f"{where}case id must be 1-128 of letters, digits and . _ : -")
         if not isinstance(entry.actor, str) or not ACTOR_RE.match(entry.actor):
             raise InvalidInput(f"{where}actor must look like user:ID or service:ID")
+        if entry.kind == "anchor" and entry.actor != ANCHOR_ACTOR:
+            raise InvalidInput(f"{where}kind 'anchor' is written by the anchoring service ({ANCHOR_ACTOR}) only")
         if entry.content is not None and len(entry.content) > self._max_content_bytes:
             raise TooLarge(f"{where}content is {len(entry.content)} bytes; the limit is {self._max_content_bytes}",
                            limit=self._max_content_bytes)

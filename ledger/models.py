@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Float,
     ForeignKey,
     Index,
@@ -148,6 +149,11 @@ class AnchorRound(Base):
     """
 
     __tablename__ = "anchor_rounds"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'submitted', 'confirmed', 'failed')", name="ck_anchor_rounds_state"),
+        CheckConstraint("(state IN ('pending', 'submitted') AND open = 1) OR "
+                        "(state IN ('confirmed', 'failed') AND open IS NULL)", name="ck_anchor_rounds_open"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     state: Mapped[str] = mapped_column(String(16))

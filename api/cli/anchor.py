@@ -50,7 +50,8 @@ def publisher_remove(address: Annotated[str, typer.Argument(help="0x address of 
 
 @anchor_app.command()
 def run() -> None:
-    """Run one round now (or resume the open one) and print it; waits for its confirmations."""
+    """Run one round now (or resume the open one) and print it; waits for its confirmations. Exit 1
+    when the round failed (its logs are then taken by the next round)."""
     settings = load_settings()
     chain = open_chain(settings)
     holder = lease_holder()
@@ -58,11 +59,13 @@ def run() -> None:
         if not led.anchoring.hold_lease(holder):
             fail("another process is running the deployment's anchoring rounds; try again later")
         try:
-            with led.anchoring.leased(holder):
-                done = led.anchoring.run_round(chain)
+            with led.anchoring.leased(holder) as lease:
+                done = led.anchoring.run_round(chain, lease)
         finally:
             led.anchoring.release_lease(holder)
     emit(done.as_dict() if done is not None else {"round": None, "reason": "no log grew since its last anchor"})
+    if done is not None and done.state == "failed":
+        fail(f"anchoring round {done.id} failed: {done.reason}")
 
 
 @anchor_app.command()

@@ -18,10 +18,9 @@ from typing import Annotated
 import typer
 
 from api.cli.common import app, emit, fail, read_input
-from contracts.online import verify_anchor_online
 from verification.anchor import ANCHOR_RECEIPT_TYPE, AnchorReceipt
 from verification.documents import verify_document
-from verification.errors import FormatError
+from verification.errors import FormatError, VerificationError
 from verification.trust import Trust
 
 _HEX_ROOT = re.compile(r"[0-9a-fA-F]{64}\Z")
@@ -52,9 +51,12 @@ def verify(
         "--insecure-embedded-key", help="accept a receipt's own key (proves only self-consistency)")] = False,
     rpc: Annotated[str | None, typer.Option(help="Ethereum JSON-RPC URL: also check the anchor on chain")] = None,
     confirmations: Annotated[int, typer.Option(min=1, help="with --rpc: confirmations the anchor needs")] = 1,
+    contract: Annotated[str | None, typer.Option(
+        help="the operator's published LedgerAnchor address: the anchor must be on that contract")] = None,
 ) -> None:
     """Verify a receipt, proof or anchor receipt offline against trusted keys or a trusted root; with
-    --rpc, also the anchor on chain."""
+    --rpc, also the anchor on chain (on the contract named by --contract, which you should take from
+    the operator's published configuration, not from the receipt)."""
     logging.getLogger("contracts").setLevel(logging.ERROR)  # one line per error: no retry warnings
     trusted = _trust(vkey or [], trust, insecure_embedded_key)
     if root is not None and not _HEX_ROOT.match(root):
@@ -73,10 +75,15 @@ def verify(
         anchor = _anchor_of(document)
         if anchor is None:
             fail("--rpc: this document carries no anchor to check on chain", 2)
+        if contract is not None and contract.lower() != anchor.contract.lower():
+            raise VerificationError(f"the anchor is on contract {anchor.contract}, not on the trusted {contract}")
+        from contracts.online import verify_anchor_online  # web3 only when asked for: `verify` starts fast
+
         result["online"] = verify_anchor_online(
             rpc, chain_id=anchor.chain_id, contract=anchor.contract, round_id=anchor.round_id,
             root=bytes.fromhex(anchor.round_root), leaves=anchor.round_size, tx_hash=anchor.tx, block=anchor.block,
             block_hash=anchor.block_hash, min_confirmations=confirmations)
+        result["online"]["contract_trusted"] = contract is not None
         result["checks"] = [*result["checks"], "online"]
     emit(result)
 

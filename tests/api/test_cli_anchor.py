@@ -180,3 +180,35 @@ def test_verify_rpc_of_a_document_without_an_anchor_is_a_usage_error(anchor_cli:
     vkey = anchor_cli.json("tenant", "show", "acme")["vkey"]
     result = anchor_cli.run("verify", str(receipt), "--vkey", vkey, "--rpc", node.rpc_url, ok=False)
     assert result.returncode == 2 and "no anchor" in _one_line_error(result)
+
+
+def test_verify_rpc_pins_the_operators_contract(anchor_cli: CLI, node: AnvilNode, tmp_path: Path) -> None:
+    """An operator holding the log key could anchor a forged root on a contract of its own: an examiner
+    names the contract the operator published, not the one the receipt names."""
+    _append(anchor_cli)
+    anchor_cli.json("anchor", "run")
+    vkey = anchor_cli.json("tenant", "show", "acme")["vkey"]
+    path = tmp_path / "anchor.json"
+    path.write_text(anchor_cli.run("anchor", "receipt", "--tenant", "acme").stdout)
+    published = anchor_cli.env["CASELEDGER_ANCHOR_CONTRACT"]
+    pinned = anchor_cli.json("verify", str(path), "--vkey", vkey, "--rpc", node.rpc_url,
+                             "--contract", published.lower())
+    assert pinned["online"]["contract_trusted"] is True
+    unpinned = anchor_cli.json("verify", str(path), "--vkey", vkey, "--rpc", node.rpc_url)
+    assert unpinned["online"]["contract_trusted"] is False
+    other = "0x" + "34" * 20
+    message = _one_line_error(anchor_cli.run("verify", str(path), "--vkey", vkey, "--rpc", node.rpc_url,
+                                             "--contract", other, ok=False))
+    assert other in message
+
+
+def test_a_failed_round_is_printed_and_exits_1(anchor_cli: CLI, node: AnvilNode) -> None:
+    chain = _chain(node, anchor_cli)
+    chain.remove_publisher(chain.address)
+    _append(anchor_cli)
+    result = anchor_cli.run("anchor", "run", ok=False)
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["state"] == "failed"
+    assert "not a publisher" in _one_line_error(result)
+    chain.add_publisher(chain.address)
+    assert anchor_cli.json("anchor", "run")["state"] == "confirmed"

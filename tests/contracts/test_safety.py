@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -139,3 +140,32 @@ def _captured(name: str, into: list[logging.LogRecord]) -> Iterator[None]:
         yield
     finally:
         logger.removeHandler(handler)
+
+
+@pytest.mark.parametrize("status", [403, 404, 401])
+def test_an_endpoint_refusing_over_http_is_named_without_its_secret_path(status: int) -> None:
+    """Providers put the API key in the URL's path; requests' own messages repeat the whole URL."""
+
+    class Refusing(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/v3/SECRETAPIKEY?token=SECRETTOKEN"
+        chain = AnchorChain(ChainConfig(rpc_url=url, chain_id=31337, contract=None, rpc_attempts=1))
+        with pytest.raises(AnchorChainError) as caught:
+            chain.block_number()
+        chain.close()
+    finally:
+        server.shutdown()
+    message = str(caught.value)
+    assert f"HTTP {status}" in message and "127.0.0.1" in message
+    assert "SECRET" not in message and "SECRET" not in repr(caught.value.fields)

@@ -12,9 +12,9 @@ import pytest
 from contracts.chain import AnchorChain, ChainConfig
 from contracts.errors import RpcUnavailable
 from contracts.online import verify_anchor_online
-from ledger.anchoring import ANCHOR_ACTOR, AnchorScheduler
+from ledger.anchoring import ANCHOR_ACTOR, AnchorScheduler, LeaseGuard
 from ledger.appender import NewEntry
-from ledger.errors import NotFound
+from ledger.errors import InvalidInput, LedgerError, NotFound
 from ledger.repository import anchors as repo
 from ledger.service import Ledger
 from tests.anvil import AnvilNode
@@ -264,3 +264,36 @@ def test_only_the_lease_holder_runs_rounds(tenants: Ledger, chain: AnchorChain) 
     second.stop()  # releases the lease: the first takes over
     taken = first.run_once()
     assert taken is not None and taken.state == "confirmed" and taken.id == done.id + 1
+
+
+def test_a_round_id_taken_on_the_contract_fails_and_the_next_id_anchors_in_the_same_run(
+        tenants: Ledger, chain: AnchorChain) -> None:
+    """As after restoring the database from a backup: the contract already holds round 1 and 2."""
+    chain.anchor(1, b"\x01" * 32, 1)
+    chain.anchor(2, b"\x02" * 32, 1)
+    _log(tenants, "acme")
+    done = tenants.anchoring.run_round(chain)
+    assert done is not None and done.state == "confirmed" and done.id == 3
+    stored = chain.round(3)
+    assert stored is not None and stored.root.hex() == done.root
+    failed = [r for r in tenants.anchoring.rounds() if r.state == "failed"]
+    assert [r.id for r in failed] == [2, 1]
+    assert all("another root" in (r.reason or "") for r in failed)
+
+
+def test_only_the_anchoring_service_writes_anchor_entries(tenants: Ledger) -> None:
+    with pytest.raises(InvalidInput, match="anchoring service"):
+        tenants.appender.append("acme", NewEntry(kind="anchor", actor="user:mallory", meta={"round": 1}))
+    assert tenants.tenants.info("acme").size == 0
+
+
+def test_a_run_that_loses_its_lease_stops_and_leaves_the_round_open(tenants: Ledger, chain: AnchorChain) -> None:
+    _log(tenants, "acme")
+    lost = LeaseGuard(lost=True)
+    with pytest.raises(LedgerError, match="lease was lost"):
+        tenants.anchoring.run_round(chain, lost)
+    [left] = tenants.anchoring.rounds()
+    assert left.state == "pending" and "lease" in (left.reason or "")
+    assert chain.round(left.id) is None  # nothing was sent
+    done = tenants.anchoring.run_round(chain)
+    assert done is not None and done.id == left.id and done.state == "confirmed"

@@ -36,7 +36,8 @@ def upgrade() -> None:
         sa.Column("confirmed_at", sa.String(32)),
         sa.Column("reason", sa.Text),
         sa.CheckConstraint("state IN ('pending', 'submitted', 'confirmed', 'failed')", name="ck_anchor_rounds_state"),
-        sa.CheckConstraint("(open = 1) = (state IN ('pending', 'submitted'))", name="ck_anchor_rounds_open"),
+        sa.CheckConstraint("(state IN ('pending', 'submitted') AND open = 1) OR "
+                           "(state IN ('confirmed', 'failed') AND open IS NULL)", name="ck_anchor_rounds_open"),
     )
     op.create_table(
         "anchor_round_logs",

@@ -94,6 +94,7 @@ def test_deploy_run_status_and_receipts_verified_offline_and_online(anchor_cli: 
     assert checked["checks"] == ["offline", "online"] and checked["anchor"]["round"]["id"] == done["round"]
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the chain, not the database, is under test
 @pytest.mark.parametrize(("member", "value"), [
     ("tx", "0x" + "ab" * 32), ("block_hash", "0x" + "cd" * 32), ("chain_id", 1),
     ("contract", "0x" + "12" * 20), ("block", 1),
@@ -139,6 +140,7 @@ def test_a_run_killed_between_submit_and_confirm_resumes_without_a_second_anchor
     assert anchor_cli.json("read", "--tenant", "acme", "--seq", "1")["header"]["kind"] == "anchor"
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the chain, not the database, is under test
 def test_anchoring_misconfigured_is_one_line_and_never_shows_the_key(anchor_cli: CLI, node: AnvilNode,
                                                                        tmp_path: Path) -> None:
     key = Path(anchor_cli.env["CASELEDGER_ANCHOR_KEY_FILE"]).read_text().strip()
@@ -172,6 +174,7 @@ def test_production_refuses_an_anchoring_key_file_others_may_read(tmp_path: Path
         settings.model_copy(update={"anchor_contract": None}).check_production()
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the chain, not the database, is under test
 def test_verify_rpc_of_a_document_without_an_anchor_is_a_usage_error(anchor_cli: CLI, node: AnvilNode,
                                                                        tmp_path: Path) -> None:
     _append(anchor_cli)
@@ -182,6 +185,7 @@ def test_verify_rpc_of_a_document_without_an_anchor_is_a_usage_error(anchor_cli:
     assert result.returncode == 2 and "no anchor" in _one_line_error(result)
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the chain, not the database, is under test
 def test_verify_rpc_pins_the_operators_contract(anchor_cli: CLI, node: AnvilNode, tmp_path: Path) -> None:
     """An operator holding the log key could anchor a forged root on a contract of its own: an examiner
     names the contract the operator published, not the one the receipt names."""
@@ -202,6 +206,7 @@ def test_verify_rpc_pins_the_operators_contract(anchor_cli: CLI, node: AnvilNode
     assert other in message
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the chain, not the database, is under test
 def test_a_failed_round_is_printed_and_exits_1(anchor_cli: CLI, node: AnvilNode) -> None:
     chain = _chain(node, anchor_cli)
     chain.remove_publisher(chain.address)

@@ -166,6 +166,7 @@ def test_an_endpoint_refusing_over_http_is_named_without_its_secret_path(status:
         chain.close()
     finally:
         server.shutdown()
+        server.server_close()
     message = str(caught.value)
     assert f"HTTP {status}" in message and "127.0.0.1" in message
     assert "SECRET" not in message and "SECRET" not in repr(caught.value.fields)

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 import verification
 from tests.verification.reference import Tree
+from tests.verification.test_receipt import _delete, _set
 from verification.anchor import (
     ANCHOR_RECEIPT_TYPE,
     MAX_ROUND_SIZE,
@@ -269,24 +270,6 @@ def test_without_a_trusted_key_it_is_refused() -> None:
 # --- broken anchor receipts ----------------------------------------------------------------------
 
 
-def _set(path: str, value: Any) -> Mutation:
-    def apply(doc: Doc) -> None:
-        *parents, last = path.split(".")
-        target = doc
-        for name in parents:
-            target = target[name]
-        target[last] = value
-    return apply
-
-
-def _delete(path: str) -> Mutation:
-    def apply(doc: Doc) -> None:
-        *parents, last = path.split(".")
-        target = doc
-        for name in parents:
-            target = target[name]
-        del target[last]
-    return apply
 
 
 def _edit(path: str, edit: Callable[[Any], Any]) -> Mutation:

@@ -1,4 +1,5 @@
-"""Write caseledger's own test vectors: entries.json, checkpoints.json, envelopes.json.
+"""Write caseledger's own test vectors: entries.json, checkpoints.json, envelopes.json,
+segmented-envelopes.json.
 
 Run from anywhere: ``python tests/vectors/caseledger/generate.py``. The output is deterministic
 (fixed keys, seeds and nonces; Ed25519 signatures are deterministic), so running it again must
@@ -380,12 +381,119 @@ def envelopes() -> list[Case]:
     ]
 
 
+# --- segmented-envelopes.json --------------------------------------------------------------------
+
+SEGMENT = 65_536  # DESIGN §4: plaintext bytes in every segment but the last
+
+
+def seal_segments(key: bytes, prefix: bytes, aad: bytes, segments: Sequence[tuple[int, bool, bytes]]) -> bytes:
+    """0x02 ‖ prefix ‖ each (index, last, plaintext) sealed under nonce prefix ‖ uint32_be(index) ‖ last.
+
+    Taking the index and flag per segment lets the negative cases build the envelopes a faulty or
+    hostile writer would."""
+    out = [b"\x02", prefix]
+    for index, last, plaintext in segments:
+        nonce = prefix + index.to_bytes(4, "big") + (b"\x01" if last else b"\x00")
+        out.append(AESGCM(key).encrypt(nonce, plaintext, aad))
+    return b"".join(out)
+
+
+def split(plaintext: bytes) -> list[tuple[int, bool, bytes]]:
+    """Segments of exactly SEGMENT bytes, the last holding the rest (1..SEGMENT, or 0 for empty input)."""
+    pieces = [plaintext[start : start + SEGMENT] for start in range(0, len(plaintext), SEGMENT)] or [b""]
+    return [(index, index == len(pieces) - 1, piece) for index, piece in enumerate(pieces)]
+
+
+def segmented_envelopes() -> list[Case]:
+    key = sha256(b"caseledger vector segmented data key")
+    log, entry_id, kid = ORIGIN, "a2b3c4d5-e6f7-4809-9a1b-2c3d4e5f6071", "dk_00112233445566778899"
+    aad = content_aad(log, entry_id, kid)
+
+    def positive(desc: str, prefix: bytes, plaintext: bytes, repeat: tuple[int, int] | None = None) -> Case:
+        segments = split(plaintext)
+        envelope = seal_segments(key, prefix, aad.encode("utf-8"), segments)
+        # the tag closes each stored segment: offsets straight from the layout
+        ends = [8 + sum(len(p) + 16 for _, _, p in segments[: i + 1]) for i in range(len(segments))]
+        case: Case = {"desc": desc, "key": key.hex(), "log": log, "id": entry_id, "key_id": kid, "aad": aad,
+                      "prefix": prefix.hex()}
+        if repeat is None:
+            case["plaintext"] = plaintext.hex()
+        else:
+            assert plaintext == bytes([repeat[0]]) * repeat[1]
+            case["plaintext_repeat"] = {"byte": f"{repeat[0]:02x}", "count": repeat[1]}
+        case.update({"plaintext_size": len(plaintext), "segments": len(segments),
+                     "tags": [envelope[end - 16 : end].hex() for end in ends],
+                     "envelope_size": len(envelope), "envelope_sha256": sha256(envelope).hex()})
+        if len(envelope) <= 256:
+            case["envelope"] = envelope.hex()
+        case["wantErr"] = False
+        return case
+
+    prefix_1 = bytes.fromhex("00010203040506")
+    short = b"statement for May"
+    cases = [
+        positive("empty file: one empty final segment, the envelope is version, prefix and one tag",
+                 bytes(7), b""),
+        positive("short file: one final segment", prefix_1, short),
+        positive("exactly one full segment: it is the final one (no empty segment after it)", prefix_1,
+                 b"\x61" * SEGMENT, (0x61, SEGMENT)),
+        positive("one byte more than a segment: a full segment, then a final one of 1 byte",
+                 bytes.fromhex("fffefdfcfbfaf9"), b"\x62" * (SEGMENT + 1), (0x62, SEGMENT + 1)),
+        positive("exactly two full segments, the second final", prefix_1, b"\x63" * (2 * SEGMENT),
+                 (0x63, 2 * SEGMENT)),
+        positive("three segments, the last holding 1 byte", prefix_1, b"\x64" * (2 * SEGMENT + 1),
+                 (0x64, 2 * SEGMENT + 1)),
+    ]
+
+    good = cases[1]
+    envelope = bytes.fromhex(str(good["envelope"]))
+    raw_aad = aad.encode("utf-8")
+
+    def negative(desc: str, bad: bytes, **changes: Any) -> Case:
+        case: Case = {"desc": desc, "key": key.hex(), "log": log, "id": entry_id, "key_id": kid, **changes}
+        case["aad"] = content_aad(case["log"], case["id"], case["key_id"])
+        case["envelope"] = bad.hex()
+        case["wantErr"] = True
+        assert bad != envelope or case["aad"] != aad or case["key"] != key.hex(), desc
+        return case
+
+    def flip(index: int) -> bytes:
+        raw = bytearray(envelope)
+        raw[index] ^= 0x01
+        return bytes(raw)
+
+    return [
+        *cases,
+        negative("version byte 0x01 (the single-shot envelope's)", b"\x01" + envelope[1:]),
+        negative("unknown version byte 0x03", b"\x03" + envelope[1:]),
+        negative("prefix bit flipped", flip(1)),
+        negative("ciphertext bit flipped", flip(8)),
+        negative("tag bit flipped", flip(-1)),
+        negative("truncated by one byte", envelope[:-1]),
+        negative("one byte appended", envelope + b"\x00"),
+        negative("header only: no segment at all", envelope[:8]),
+        negative("header cut short", envelope[:5]),
+        negative("final segment shorter than a tag", envelope[:8 + 15]),
+        negative("the stream was cut after its segment: sealed with the last flag clear",
+                 seal_segments(key, prefix_1, raw_aad, [(0, False, short)])),
+        negative("segment 0 dropped: the only segment is segment 1",
+                 seal_segments(key, prefix_1, raw_aad, [(1, True, short)])),
+        negative("a short non-final segment and an empty final one (boundaries are fixed: one bad final segment)",
+                 seal_segments(key, prefix_1, raw_aad, [(0, False, short), (1, True, b"")])),
+        negative("moved to another entry: id differs", envelope, id="c4d5e6f7-0819-4a2b-8c3d-4e5f60718293"),
+        negative("moved to another log", envelope, log="caseledger.local/other-bank"),
+        negative("moved to another data key id", envelope, key_id="dk_ffffffffffffffffffff"),
+        negative("another data key", envelope, key=bytes(range(32)).hex()),
+    ]
+
+
 # --- output --------------------------------------------------------------------------------------
 
 
 def build() -> dict[str, list[Case]]:
     entry_cases, leaves = entries()
-    return {"entries.json": entry_cases, "checkpoints.json": checkpoints(leaves), "envelopes.json": envelopes()}
+    return {"entries.json": entry_cases, "checkpoints.json": checkpoints(leaves), "envelopes.json": envelopes(),
+            "segmented-envelopes.json": segmented_envelopes()}
 
 
 def render(cases: list[Case]) -> str:

@@ -28,6 +28,7 @@ from verification.checkpoint import (
     verify_note,
 )
 from verification.compact import CompactRange, verify_range
+from verification.document_receipt import DocumentReceipt, verify_document_receipt, verify_file
 from verification.documents import verify_document
 from verification.entry import MAX_JSON_DEPTH, canonical_json, entry_hash, json_depth, parse_header
 from verification.errors import (
@@ -58,6 +59,7 @@ __all__ = [
     "Checkpoint",
     "CompactRange",
     "ConsistencyProof",
+    "DocumentReceipt",
     "FormatError",
     "InclusionProof",
     "LedgerError",
@@ -90,6 +92,8 @@ __all__ = [
     "verify_consistency",
     "verify_consistency_proof",
     "verify_document",
+    "verify_document_receipt",
+    "verify_file",
     "verify_inclusion",
     "verify_inclusion_proof",
     "verify_note",

@@ -10,6 +10,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from verification.anchor import ANCHOR_RECEIPT_TYPE, ANCHOR_RECEIPT_VERSION, AnchorReceipt, verify_anchor_receipt
+from verification.document_receipt import (
+    DOCUMENT_RECEIPT_TYPE,
+    DOCUMENT_RECEIPT_VERSION,
+    DocumentReceipt,
+    verify_document_receipt,
+)
 from verification.errors import FormatError
 from verification.fields import mapping
 from verification.proofs import (
@@ -43,6 +49,8 @@ DOCUMENT_TYPES: dict[str, dict[int, Handler]] = {
     InclusionProof.TYPE: {PROOF_VERSION: _handler(InclusionProof.from_json, verify_inclusion_proof)},
     ConsistencyProof.TYPE: {PROOF_VERSION: _handler(ConsistencyProof.from_json, verify_consistency_proof)},
     RangeProof.TYPE: {PROOF_VERSION: _handler(RangeProof.from_json, verify_range_proof)},
+    DOCUMENT_RECEIPT_TYPE: {
+        DOCUMENT_RECEIPT_VERSION: _handler(DocumentReceipt.from_json, verify_document_receipt)},
 }
 
 
@@ -50,8 +58,9 @@ def verify_document(doc: Any, trust: Trust, *, root: bytes | None = None) -> dic
     """Parse and verify a document by its ``type`` and ``v``; raise a `VerificationError` subclass if it fails.
 
     `trust` says which log keys are trusted; `root` (32 bytes) is a tree root trusted out of band
-    (for a consistency proof, the root of the second tree; for a receipt or an anchor receipt, the
-    root of its checkpoint).
+    (for a consistency proof, the root of the second tree; for a receipt, an anchor receipt or a
+    document receipt, the root of its checkpoint). A document receipt is checked without its file
+    (``file_checked: false``); `verification.document_receipt.verify_file` checks a file too.
     """
     obj = mapping(doc, "a caseledger document")
     doc_type = obj.get("type")

@@ -33,6 +33,7 @@ __all__ = [
     "DOCUMENT_RECEIPT_TYPE",
     "DOCUMENT_RECEIPT_VERSION",
     "MAX_NAME_BYTES",
+    "Chunk",
     "DocumentReceipt",
     "FileCommitment",
     "check_document_name",
@@ -49,6 +50,9 @@ MAX_NAME_BYTES = 255
 CHECKS = ("commitment", "size", "entry_hash", "inclusion", "checkpoint_signature", "anchor")
 #: every integer of the format stays exact in any JSON parser (I-JSON, RFC 7493 §2.2)
 _MAX_JSON_INT = 2**53 - 1
+
+#: a piece of a file as a reader hands it out
+Chunk = bytes | bytearray | memoryview
 
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
@@ -171,7 +175,7 @@ class FileCommitment:
     size: int
 
 
-def file_commitment(salt: bytes, chunks: Iterable[bytes]) -> FileCommitment:
+def file_commitment(salt: bytes, chunks: Iterable[Chunk]) -> FileCommitment:
     """SHA-256(`salt` ‖ file) and the file's length, reading `chunks` once (never the whole file at once).
 
     `salt` must be 32 bytes (`FormatError`); a chunk may be any bytes-like object, empty too.
@@ -295,7 +299,7 @@ class _Checks:
         return [{"name": name, "ok": self.outcomes[name][0], "detail": self.outcomes[name][1]} for name in CHECKS]
 
 
-def verify_file(doc: DocumentReceipt | Mapping[str, Any], trust: Trust, chunks: Iterable[bytes], *,
+def verify_file(doc: DocumentReceipt | Mapping[str, Any], trust: Trust, chunks: Iterable[Chunk], *,
                 root: bytes | None = None, collect: bool = False) -> dict[str, Any]:
     """Check a file against its document receipt, reading `chunks` once; the receipt as `verify_document_receipt`.
 

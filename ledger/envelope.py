@@ -222,8 +222,8 @@ def open_stream(key: bytes, chunks: Iterable[bytes], aad: bytes) -> Iterator[byt
     have already been yielded: a stream cut or extended is only found at (or just before) its end, so a
     receiver must treat what it got as unauthenticated until the generator finishes. For downloads this
     means the `access` entry is committed before the first byte is sent, and a stored blob that was
-    truncated makes the response fail at its end (the HTTP layer aborts the connection rather than
-    ending the body cleanly, so the client sees a short read against Content-Length).
+    truncated makes the response fail at its end (the HTTP layer must then abort the connection rather
+    than end the body cleanly, so that the client sees a short read against Content-Length).
 
     Holds at most one stored segment plus one chunk.
     """

@@ -6,6 +6,10 @@ receipt's own key, and the result then says ``key_trusted: false``.
 
 An anchor receipt, or a receipt carrying an anchor, is checked offline; with ``--rpc URL`` also
 online, against the chain (DESIGN §6): the result's ``checks`` says which ran.
+
+A document receipt (DESIGN §8) is checked without its file (``file_checked: false``), or with
+``--file PATH`` against the file too: then ``checks`` lists each named check, and a failure is one
+line naming the check that failed (``caseledger: commitment: …``), exit 1.
 """
 
 from __future__ import annotations
@@ -13,17 +17,21 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Annotated
+from collections.abc import Iterator
+from typing import Annotated, Any, BinaryIO
 
 import typer
 
 from api.cli.common import app, emit, fail, read_input
 from verification.anchor import ANCHOR_RECEIPT_TYPE, AnchorReceipt
+from verification.document_receipt import DOCUMENT_RECEIPT_TYPE, verify_file
 from verification.documents import verify_document
 from verification.errors import FormatError, VerificationError
 from verification.trust import Trust
 
 _HEX_ROOT = re.compile(r"[0-9a-fA-F]{64}\Z")
+#: a document is read this much at a time, never whole
+_CHUNK = 64 * 1024
 
 
 def _trust(vkeys: list[str], trust_file: str | None, insecure: bool) -> Trust:
@@ -53,10 +61,13 @@ def verify(
     confirmations: Annotated[int, typer.Option(min=1, help="with --rpc: confirmations the anchor needs")] = 1,
     contract: Annotated[str | None, typer.Option(
         help="the operator's published LedgerAnchor address: the anchor must be on that contract")] = None,
+    document_file: Annotated[str | None, typer.Option(
+        "--file", help="the document a document receipt is for: check it against the receipt too")] = None,
 ) -> None:
     """Verify a receipt, proof or anchor receipt offline against trusted keys or a trusted root; with
     --rpc, also the anchor on chain (on the contract named by --contract, which you should take from
-    the operator's published configuration, not from the receipt)."""
+    the operator's published configuration, not from the receipt). With --file, also the document
+    a document receipt is for."""
     logging.getLogger("contracts").setLevel(logging.ERROR)  # one line per error: no retry warnings
     trusted = _trust(vkey or [], trust, insecure_embedded_key)
     if root is not None and not _HEX_ROOT.match(root):
@@ -69,7 +80,13 @@ def verify(
         raise FormatError(f"{file} is not JSON") from None
     if not isinstance(document, dict):
         raise FormatError(f"{file} is not a JSON object")
-    result = verify_document(document, trusted, root=None if root is None else bytes.fromhex(root))
+    trusted_root = None if root is None else bytes.fromhex(root)
+    if document_file is None:
+        result = verify_document(document, trusted, root=trusted_root)
+    elif document.get("type") != DOCUMENT_RECEIPT_TYPE:
+        fail("--file: only a document receipt has a file to check", 2)
+    else:
+        result = _verify_file(document, trusted, document_file, trusted_root)
     result.setdefault("checks", ["offline"])
     if rpc is not None:
         anchor = _anchor_of(document)
@@ -84,14 +101,41 @@ def verify(
             root=bytes.fromhex(anchor.round_root), leaves=anchor.round_size, tx_hash=anchor.tx, block=anchor.block,
             block_hash=anchor.block_hash, min_confirmations=confirmations)
         result["online"]["contract_trusted"] = contract is not None
-        result["checks"] = [*result["checks"], "online"]
+        if result.get("file_checked"):  # the named checks of a document and its file
+            result["checks"] = [*result["checks"], {
+                "name": "online", "ok": True,
+                "detail": f"round {anchor.round_id} is on chain {anchor.chain_id} at {anchor.contract}"}]
+        else:
+            result["checks"] = [*result["checks"], "online"]
     emit(result)
 
 
+def _chunks(stream: BinaryIO) -> Iterator[bytes]:
+    while chunk := stream.read(_CHUNK):
+        yield chunk
+
+
+def _verify_file(document: dict[str, Any], trusted: Trust, path: str, root: bytes | None) -> dict[str, Any]:
+    """A document receipt and its file; a failed check is one line naming it (exit 1)."""
+    try:
+        with open(path, "rb") as stream:
+            return verify_file(document, trusted, _chunks(stream), root=root)
+    except OSError as exc:
+        fail(f"--file: cannot read {path}: {exc.strerror}", 2)
+    except VerificationError as exc:
+        check = exc.fields.get("check")
+        if check is None:  # the receipt itself is malformed: not a check that failed
+            raise
+        fail(f"{check}: {' '.join(exc.message.split())}", 1)
+
+
 def _anchor_of(document: dict[str, object]) -> AnchorReceipt | None:
-    """The anchor receipt a verified document is or carries."""
+    """The anchor receipt a verified document is or carries (a document receipt: in its receipt)."""
     if document.get("type") == ANCHOR_RECEIPT_TYPE:
         return AnchorReceipt.from_json(document)
+    if document.get("type") == DOCUMENT_RECEIPT_TYPE:
+        receipt = document.get("receipt")
+        document = receipt if isinstance(receipt, dict) else {}
     anchor = document.get("anchor")
     if isinstance(anchor, dict):
         return AnchorReceipt.from_json(anchor.get("receipt"))

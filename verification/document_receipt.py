@@ -25,7 +25,7 @@ from verification.entry import MAX_JSON_DEPTH, canonical_json, json_depth, parse
 from verification.errors import FormatError, ProofError, VerificationError
 from verification.fields import hash_bytes, mapping, type_and_version
 from verification.merkle import HASH_SIZE, leaf_hash, verify_inclusion
-from verification.receipt import Receipt, _open, _verify_anchor, verify_receipt
+from verification.receipt import Receipt, open_receipt_checkpoint, verify_receipt, verify_receipt_anchor
 from verification.trust import Trust
 
 __all__ = [
@@ -342,7 +342,7 @@ def verify_file(doc: DocumentReceipt | Mapping[str, Any], trust: Trust, chunks: 
         return digest.hex()
 
     def checkpoint_signature() -> str:
-        checkpoint, key_trusted = _open(r.checkpoint, r.log, r.vkey, trust)
+        checkpoint, key_trusted = open_receipt_checkpoint(r.checkpoint, r.log, r.vkey, trust)
         state["checkpoint"] = checkpoint
         if root is not None and (not isinstance(root, bytes) or len(root) != HASH_SIZE or root != checkpoint.root):
             raise ProofError("the checkpoint's root is not the trusted root", expected=root, computed=checkpoint.root)
@@ -361,7 +361,7 @@ def verify_file(doc: DocumentReceipt | Mapping[str, Any], trust: Trust, chunks: 
         if r.anchor is None:
             return "not anchored"
         checkpoint = state.get("checkpoint") or _checkpoint_as_stated(r.checkpoint)
-        result = _verify_anchor(r, r.anchor, checkpoint, trust)
+        result = verify_receipt_anchor(r, r.anchor, checkpoint, trust)
         return (f"anchored in round {result['round']['id']} on chain {result['chain']['chain_id']} "
                 "(checked offline: whether the round is on chain is not checked)")
 

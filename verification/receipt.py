@@ -28,7 +28,8 @@ from verification.fields import hash_bytes, hex_hash, hex_hashes, integer, mappi
 from verification.merkle import HASH_SIZE, leaf_hash, verify_consistency, verify_inclusion
 from verification.trust import Trust
 
-__all__ = ["RECEIPT_TYPE", "RECEIPT_VERSION", "Receipt", "ReceiptAnchor", "verify_receipt"]
+__all__ = ["RECEIPT_TYPE", "RECEIPT_VERSION", "Receipt", "ReceiptAnchor", "open_receipt_checkpoint", "verify_receipt",
+           "verify_receipt_anchor"]
 
 RECEIPT_TYPE = "caseledger.receipt"
 RECEIPT_VERSION = 1
@@ -110,7 +111,7 @@ class Receipt:
                    anchor)
 
 
-def _open(note: str, log: str, vkey: str, trust: Trust) -> tuple[Checkpoint, bool]:
+def open_receipt_checkpoint(note: str, log: str, vkey: str, trust: Trust) -> tuple[Checkpoint, bool]:
     """Open a checkpoint of `log` with a trusted key, else (if allowed) the receipt's own `vkey`.
 
     Returns the checkpoint and whether its key is trusted.
@@ -125,14 +126,14 @@ def _open(note: str, log: str, vkey: str, trust: Trust) -> tuple[Checkpoint, boo
     raise VerificationError(f"key not trusted: no trusted verifier key for {log!r}", log=log)
 
 
-def _verify_anchor(r: Receipt, anchor: ReceiptAnchor, checkpoint: Checkpoint, trust: Trust) -> dict[str, Any]:
+def verify_receipt_anchor(r: Receipt, anchor: ReceiptAnchor, checkpoint: Checkpoint, trust: Trust) -> dict[str, Any]:
     """The anchor of receipt `r`, whose `checkpoint` is verified: same log, same key, consistent trees."""
     a = anchor.receipt
     if not isinstance(a, AnchorReceipt):
         raise FormatError("'anchor.receipt' must be an anchor receipt")
     if a.log != r.log:
         raise VerificationError(f"the anchor is for log {a.log!r}, the receipt for {r.log!r}", log=a.log)
-    anchored, key_trusted = _open(a.checkpoint, r.log, r.vkey, trust)
+    anchored, key_trusted = open_receipt_checkpoint(a.checkpoint, r.log, r.vkey, trust)
     result = check_anchor_receipt(a, anchored, key_trusted=key_trusted)
     if anchored.size < checkpoint.size:
         raise ProofError(f"the anchored checkpoint (size {anchored.size}) is older than the receipt's "
@@ -168,7 +169,7 @@ def verify_receipt(receipt: Receipt | Mapping[str, Any], trust: Trust, *, root: 
     claimed = hash_bytes(r.entry_hash, "entry_hash")
     if digest != claimed:
         raise ProofError("entry_hash is not the hash of the header", expected=claimed, computed=digest)
-    checkpoint, key_trusted = _open(r.checkpoint, r.log, r.vkey, trust)
+    checkpoint, key_trusted = open_receipt_checkpoint(r.checkpoint, r.log, r.vkey, trust)
     if r.tree_size != checkpoint.size:
         raise VerificationError("the inclusion proof is not for the checkpoint's tree size")
     if root is not None and (not isinstance(root, bytes) or len(root) != HASH_SIZE or root != checkpoint.root):
@@ -179,6 +180,6 @@ def verify_receipt(receipt: Receipt | Mapping[str, Any], trust: Trust, *, root: 
                               "entry_hash": digest.hex(), "tree_size": checkpoint.size,
                               "root": checkpoint.root.hex(), "key_trusted": key_trusted}
     if r.anchor is not None:
-        result["anchor"] = _verify_anchor(r, r.anchor, checkpoint, trust)
+        result["anchor"] = verify_receipt_anchor(r, r.anchor, checkpoint, trust)
         result["checks"] = ["offline"]
     return result

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from tests.api.test_cli import CLI, ROOT, _error
-from tests.api.test_cli_verify import Verify
 from tests.verification.test_document_receipt import (
     DOC,
     EMPTY_DOC,
@@ -153,25 +152,3 @@ def test_rpc_finds_the_anchor_inside_a_document_receipt(cli: CLI, tmp_path: Path
     anchored = cli.run("verify", write(tmp_path, "a.json", anchored_doc()), "--vkey", VKEY, "--rpc",
                        "http://127.0.0.1:9", ok=False)
     assert anchored.returncode == 1 and "carries no anchor" not in _error(anchored)
-
-
-def test_file_and_rpc_together_add_a_named_online_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """In process, with the chain stubbed: the online result joins the named checks."""
-    import contracts.online
-
-    seen: dict[str, Any] = {}
-
-    def on_chain(rpc: str, **kwargs: Any) -> dict[str, Any]:
-        seen.update(kwargs, rpc=rpc)
-        return {"ok": True, "round": kwargs["round_id"]}
-
-    monkeypatch.setattr(contracts.online, "verify_anchor_online", on_chain)
-    doc = anchored_doc()
-    result = Verify().json("verify", write(tmp_path, "a.json", doc), "--file", write(tmp_path, "f.pdf", FILE),
-                           "--vkey", VKEY, "--rpc", "http://node.invalid")
-    anchor = doc["receipt"]["anchor"]["receipt"]
-    assert seen["round_id"] == anchor["round"]["id"] and seen["tx_hash"] == anchor["chain"]["tx"]
-    assert [c["name"] for c in result["checks"]] == [*CHECKS, "online"] and all(c["ok"] for c in result["checks"])
-    assert result["online"] == {"ok": True, "round": 3, "contract_trusted": False}
-    without_file = Verify().json("verify", str(tmp_path / "a.json"), "--vkey", VKEY, "--rpc", "http://node.invalid")
-    assert without_file["checks"] == ["offline", "online"] and without_file["file_checked"] is False

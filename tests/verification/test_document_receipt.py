@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 import verification
 from tests.verification.reference import Tree
 from tests.verification.test_entry import FIXED, ORIGIN, Spec, build_log, leaf
-from tests.verification.test_receipt import KEY, OTHER_KEY, TRUST, Log, make_receipt
+from tests.verification.test_receipt import KEY, OTHER_KEY, TRUST, Log, _set, make_receipt
+from tests.verification.test_receipt import _delete as _pop
 from verification.anchor import AnchorReceipt, RoundLeaf, build_round
 from verification.checkpoint import Checkpoint, sign_checkpoint, verifier_key
 from verification.document_receipt import (
@@ -311,26 +312,6 @@ def test_size_is_checked_apart_from_the_commitment() -> None:
 
 
 # --- the receipt changed -------------------------------------------------------------------------
-
-
-def _set(path: str, value: Any) -> Mutation:
-    def apply(doc: Doc) -> None:
-        *parents, last = path.split(".")
-        target = doc
-        for name in parents:
-            target = target[name]
-        target[last] = value
-    return apply
-
-
-def _pop(path: str) -> Mutation:
-    def apply(doc: Doc) -> None:
-        *parents, last = path.split(".")
-        target = doc
-        for name in parents:
-            target = target[name]
-        del target[last]
-    return apply
 
 
 def _flip_hex(text: str, position: int = 0) -> str:

@@ -17,8 +17,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["AnchorRound", "AnchorRoundLog", "Base", "CaseHead", "Checkpoint", "DataKey", "Entry", "Lease", "Log",
-           "Node", "Subject", "Tenant"]
+__all__ = ["AnchorRound", "AnchorRoundLog", "Base", "CaseHead", "Checkpoint", "DataKey", "Document", "Entry", "Lease",
+           "Log", "Node", "Share", "Subject", "Tenant"]
 
 
 class Base(DeclarativeBase):
@@ -205,3 +205,44 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[float] = mapped_column(Float)
+
+
+class Document(Base):
+    """A `document` entry's index: found by its entry id, its blob named by it (DESIGN §8)."""
+
+    __tablename__ = "documents"
+
+    document_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    log_id: Mapped[int] = mapped_column(ForeignKey("logs.id"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    case_id: Mapped[str | None] = mapped_column(String(128))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[str] = mapped_column(String(32))
+
+    __table_args__ = (UniqueConstraint("log_id", "seq", name="uq_documents_entry"),)
+
+
+class Share(Base):
+    """A share link (DESIGN §8): only the SHA-256 of its token is kept; downloads are counted here."""
+
+    __tablename__ = "shares"
+
+    share_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.document_id"))
+    log_id: Mapped[int] = mapped_column(ForeignKey("logs.id"))
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    recipient: Mapped[str] = mapped_column(String(128))
+    purpose: Mapped[str | None] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[str] = mapped_column(String(32))
+    #: seconds since the epoch, UTC
+    expires_at: Mapped[float] = mapped_column(Float)
+    max_downloads: Mapped[int] = mapped_column(Integer)
+    downloads: Mapped[int] = mapped_column(Integer, default=0)
+    revoked_at: Mapped[str | None] = mapped_column(String(32))
+    revoked_by: Mapped[str | None] = mapped_column(String(128))
+
+    __table_args__ = (
+        CheckConstraint("downloads >= 0 AND downloads <= max_downloads", name="ck_shares_downloads"),
+        Index("ix_shares_document", "document_id"),
+    )

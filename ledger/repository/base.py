@@ -22,10 +22,12 @@ from ledger.models import (
     CaseHead,
     Checkpoint,
     DataKey,
+    Document,
     Entry,
     Lease,
     Log,
     Node,
+    Share,
     Subject,
     Tenant,
 )
@@ -48,6 +50,8 @@ class tables:
     R = cast(Table, AnchorRound.__table__)
     RL = cast(Table, AnchorRoundLog.__table__)
     LS = cast(Table, Lease.__table__)
+    D = cast(Table, Document.__table__)
+    SH = cast(Table, Share.__table__)
 
 
 def placeholder(conn: Connection) -> str:

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ from verification.entry import (
 )
 from verification.merkle import leaf_hash
 
-__all__ = ["ANCHOR_ACTOR", "MAX_META_BYTES", "Appended", "Appender", "NewEntry"]
+__all__ = ["ANCHOR_ACTOR", "MAX_META_BYTES", "Appended", "Appender", "NewEntry", "Preset"]
 
 #: clear metadata per entry: small and non-personal
 MAX_META_BYTES = 4096
@@ -54,6 +55,16 @@ ANCHOR_ACTOR = "service:anchor"
 #: a header, with meta inside it, nests at most MAX_JSON_DEPTH levels
 _MAX_META_DEPTH = MAX_JSON_DEPTH - 1
 _log = logging.getLogger("caseledger.ledger")
+
+
+class Preset(NamedTuple):
+    """What the documents module fixes before appending (DESIGN §8): the entry's id and data key, which
+    its blob is already sealed under, and the header's `ct` and `commit`, of the blob and of the file."""
+
+    entry_id: str
+    key_id: str
+    ct: str
+    commit: str
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,8 @@ class NewEntry:
     commit: bool | None = None
     #: what the author must be to the case, checked under the log lock (`ledger.cases`)
     case_rule: CaseRule | None = None
+    #: an id, key, `ct` and `commit` fixed by the caller (documents); `content` is then sealed under that key
+    preset: Preset | None = None
 
 
 class Appended(NamedTuple):
@@ -114,6 +127,17 @@ class _Prepared(NamedTuple):
 
 class _StaleKeys(Exception):
     """A subject mapping or data key cached by this process was changed elsewhere: prepare again."""
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+_HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+
+
+def _valid_preset(entry: NewEntry) -> bool:
+    preset = entry.preset
+    return (preset is not None and entry.content is not None and isinstance(preset.key_id, str)
+            and all(isinstance(v, str) for v in preset) and bool(_UUID.match(preset.entry_id))
+            and bool(_HEX64.match(preset.ct)) and bool(_HEX64.match(preset.commit)))
 
 
 def _uuid4(random: bytes) -> str:
@@ -186,6 +210,11 @@ class Appender:
             raise InvalidInput(f"{where}case id must be 1-128 of letters, digits and . _ : -")
         if not isinstance(entry.actor, str) or not ACTOR_RE.match(entry.actor):
             raise InvalidInput(f"{where}actor must look like user:ID or service:ID")
+        if entry.preset is not None and not _valid_preset(entry):
+            raise InvalidInput(f"{where}a preset needs content, a lowercase UUID entry id and hex ct and commit")
+        if entry.kind == "document" and entry.preset is None:
+            raise InvalidInput(f"{where}kind 'document' is made by uploading the file (ledger.documents), whose "
+                               "header's ct then names the stored blob")
         if entry.kind == "anchor" and entry.actor != ANCHOR_ACTOR:
             raise InvalidInput(f"{where}kind 'anchor' is written by the anchoring service ({ANCHOR_ACTOR}) only")
         if entry.content is not None and len(entry.content) > self._max_content_bytes:
@@ -223,15 +252,24 @@ class Appender:
 
     def _prepare(self, context: TenantContext, entry: NewEntry, handles: Mapping[str, str]) -> _Prepared:
         random = os.urandom(16 + SALT_SIZE)  # one system call for the id and the salt
-        entry_id = _uuid4(random[:16])
+        preset = entry.preset
+        entry_id = _uuid4(random[:16]) if preset is None else preset.entry_id
         subject = handles[entry.subject_ref] if entry.subject_ref else None
         key_id = envelope = ct = commit = None
         if entry.content is not None:
-            key_id, key = self._data_keys.current(context, subject or NO_SUBJECT)
+            if preset is None:
+                key_id, key = self._data_keys.current(context, subject or NO_SUBJECT)
+            else:
+                key_id, found = preset.key_id, self._data_keys.get(context, preset.key_id)
+                if found is None:
+                    raise Conflict("the data key was destroyed while the document was stored")
+                key = found
             salt = random[16:]
             envelope = seal(key, salt + entry.content, content_aad(context.origin, entry_id, key_id))
             ct = hashlib.sha256(envelope).hexdigest()
-            if entry.commit if entry.commit is not None else entry.kind == "document":
+            if preset is not None:
+                ct, commit = preset.ct, preset.commit
+            elif entry.commit if entry.commit is not None else entry.kind == "document":
                 commit = hashlib.sha256(salt + entry.content).hexdigest()
         return _Prepared(entry_id, entry.kind, entry.actor, entry.case, entry.channel, subject, key_id,
                          envelope, ct, commit, dict(entry.meta), context.epoch, entry.case_rule)

@@ -2,7 +2,7 @@
 
 It exposes the modules as attributes — `ledger.tenants`, `ledger.subjects`, `ledger.data_keys`,
 `ledger.appender`, `ledger.reads`, `ledger.cases`, `ledger.proofs`, `ledger.checkpoints`, `ledger.logcheck`,
-`ledger.anchoring` — and
+`ledger.anchoring`, `ledger.documents` — and
 has no methods of its own beyond its life cycle, so that each capability keeps one home (STYLE §16).
 """
 
@@ -16,10 +16,12 @@ from sqlalchemy import Engine
 
 from ledger.anchoring import Anchoring
 from ledger.appender import Appender
+from ledger.blobs import BlobStore
 from ledger.cases import Cases
 from ledger.checkpoints import Checkpoints
 from ledger.datakeys import DataKeys
 from ledger.db import make_engine, migrate, schema_is_current
+from ledger.documents import Documents
 from ledger.errors import ConfigurationError
 from ledger.files import private_dir
 from ledger.keys import MasterKey, load_master_key
@@ -50,6 +52,9 @@ class Ledger:
         self.checkpoints = Checkpoints(engine, self.tenants, self.proofs, clock)
         self.logcheck = LogCheck(engine, self.tenants)
         self.anchoring = Anchoring(engine, self.tenants, self.checkpoints, self.proofs, self.appender, clock)
+        self.documents = Documents(engine, self.tenants, self.subjects, self.data_keys, self.appender, self.reads,
+                                   self.anchoring, BlobStore.in_data_dir(settings.data_dir),
+                                   settings.max_document_bytes, clock)
 
     @classmethod
     def initialise(cls, settings: Settings) -> dict[str, Any]:

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     master_key_file: Path | None = None
     max_content_bytes: int = Field(default=DEFAULT_MAX_CONTENT, gt=0)
     batch_size: int = Field(default=1000, gt=0)
+    #: largest document (DESIGN §8), 25 MiB by default
+    max_document_bytes: int = Field(default=25 * 1024 * 1024, ge=0)
     # anchoring (DESIGN §6): on when an RPC URL is set
     #: Ethereum JSON-RPC endpoint; anchoring is off while unset
     anchor_rpc_url: str | None = None

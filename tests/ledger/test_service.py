@@ -93,9 +93,10 @@ def test_read_decrypts_and_binds_the_envelope(ledger: Ledger) -> None:
         ledger.reads.entry("t", 99)
 
 
-def test_document_commitment_is_salted_and_checkable(ledger: Ledger) -> None:
+def test_a_commitment_is_salted_and_checkable(ledger: Ledger) -> None:
     ledger.tenants.create("t")
-    receipt = ledger.appender.append("t", NewEntry(kind="document", content=b"%PDF-1.7 statement", subject_ref="c"))
+    receipt = ledger.appender.append("t", NewEntry(kind="interaction", content=b"%PDF-1.7 statement", subject_ref="c",
+                                                   commit=True))
     entry = ledger.reads.entry("t", receipt.seq)
     assert entry.salt is not None and len(entry.salt) == 32
     assert receipt.header["commit"] == hashlib.sha256(entry.salt + b"%PDF-1.7 statement").hexdigest()

@@ -19,7 +19,7 @@ from api.auth import TokenIssuer, TokenVerifier, load_jwt_key
 from api.deps import AppState, authenticated_routes
 from api.middleware import AuthenticateFirst, BodyLimit, Metrics, RequestIds
 from api.problems import install_problem_handlers
-from api.routers import anchors, cases, entries, interactions, log
+from api.routers import anchors, cases, documents, entries, interactions, log, shares
 from api.schemas import Health
 from api.settings import ApiSettings
 from compliance.access import AccessService
@@ -48,6 +48,11 @@ def _state(settings: ApiSettings) -> AppState:
         issuer=TokenIssuer(key, settings) if key is not None else None,
         settings=settings,
     )
+
+
+#: routes that take a file: their bodies may be a document's size, plus this much for the form around it
+UPLOAD_PATHS = frozenset({"/v1/documents", "/v1/verify/document"})
+MULTIPART_OVERHEAD = 64 * 1024
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
@@ -90,6 +95,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(log.router)
     app.include_router(cases.router)
     app.include_router(anchors.router)
+    app.include_router(documents.router)
+    app.include_router(shares.router)
 
     @app.get("/healthz", response_model=Health, tags=["operations"])
     async def healthz() -> dict[str, Any]:
@@ -122,7 +129,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     # the last added runs first: request ids around everything, so even a refusal carries one
     app.add_middleware(AuthenticateFirst, routes=authenticated_routes(app))
     app.add_middleware(Metrics)
-    app.add_middleware(BodyLimit, limit=api.max_body_bytes)
+    # a document upload may be as large as a document, plus its form fields
+    app.add_middleware(BodyLimit, limit=api.max_body_bytes, uploads=UPLOAD_PATHS,
+                       upload_limit=api.max_document_bytes + MULTIPART_OVERHEAD)
     app.add_middleware(RequestIds)
     return app
 

@@ -84,21 +84,24 @@ class BodyLimit:
     Request heads over `MAX_HEADER_BYTES` are refused too (431), however the bytes arrived.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int, uploads: frozenset[str] = frozenset(), upload_limit: int = 0) -> None:
+        self.app, self.default_limit = app, limit
+        #: paths that take files (documents), with their own, larger limit
+        self.uploads, self.upload_limit = uploads, upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.upload_limit if scope["path"] in self.uploads else self.default_limit
         if sum(len(name) + len(value) + 4 for name, value in scope["headers"]) > MAX_HEADER_BYTES:
             for message in _refusal(431, "headers-too-large", "Request Header Fields Too Large",
                                     f"request headers are limited to {MAX_HEADER_BYTES} bytes"):
                 await send(message)
             return
         for name, value in scope["headers"]:
-            if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
-                for message in _too_large(self.limit):
+            if name == b"content-length" and (not value.isdigit() or int(value) > limit):
+                for message in _too_large(limit):
                     await send(message)
                 return
         received = 0
@@ -108,10 +111,10 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     # FastAPI turns any other error raised while it reads a body into a 400; an
                     # HTTPException passes through, and the problem handler renders its cause
-                    raise HTTPException(413) from TooLarge(f"request bodies are limited to {self.limit} bytes")
+                    raise HTTPException(413) from TooLarge(f"request bodies are limited to {limit} bytes")
             return message
 
         await self.app(scope, limited, send)

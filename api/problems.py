@@ -18,11 +18,13 @@ from ledger.errors import (
     ConfigurationError,
     Conflict,
     DecryptionError,
+    Gone,
     InvalidInput,
     LedgerError,
     NotFound,
     PolicyViolation,
     TooLarge,
+    TooManyRequests,
     VerificationError,
 )
 
@@ -32,6 +34,8 @@ PROBLEM_TYPE = "https://caseledger.dev/problems/"
 _STATUS: list[tuple[type[LedgerError], int, str]] = [
     (Unauthenticated, 401, "Unauthorized"),
     (NotFound, 404, "Not Found"),
+    (Gone, 410, "Gone"),
+    (TooManyRequests, 429, "Too Many Requests"),
     (TooLarge, 413, "Content Too Large"),
     (InvalidInput, 400, "Bad Request"),
     (PolicyViolation, 403, "Forbidden"),

@@ -17,6 +17,7 @@ __all__ = [
     "Conflict",
     "DecryptionError",
     "FormatError",
+    "Gone",
     "InvalidInput",
     "LedgerError",
     "NotFound",
@@ -24,6 +25,7 @@ __all__ = [
     "ProofError",
     "SignatureError",
     "TooLarge",
+    "TooManyRequests",
     "VerificationError",
 ]
 
@@ -55,6 +57,18 @@ class TooLarge(InvalidInput):
 
 class PolicyViolation(LedgerError):
     code = "policy-violation"
+
+
+class Gone(LedgerError):
+    """It existed and no longer serves: an expired, revoked or used-up share."""
+
+    code = "gone"
+
+
+class TooManyRequests(LedgerError):
+    """The client must slow down (e.g. after repeated bad share tokens)."""
+
+    code = "too-many-requests"
 
 
 class ConfigurationError(LedgerError):

@@ -39,6 +39,7 @@ from ledger.appender import Appender, NewEntry
 from ledger.connections import reading, writing
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
 from ledger.repository import shares as repo
+from ledger.repository.documents import get_document
 from ledger.tenants import Tenants
 from verification.entry import format_time
 
@@ -227,7 +228,7 @@ class Shares:
         row = None
         if key is not None:
             with reading(self._engine) as conn:
-                row = repo.shareable_document(conn, log_id, key)
+                row = get_document(conn, log_id, key)
         if row is None:
             raise NotFound("no such document", document=key)
         return row

@@ -1,4 +1,4 @@
-"""Share links (DESIGN §8) and the one thing they need of a document: that it is in the log.
+"""Share links (DESIGN §8); the document a share names is looked up in `ledger.repository.documents`.
 
 Only `share_by_token_hash` reads a token's hash; every other query leaves it out, so nothing built
 from their rows can expose it.
@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from ledger.repository.base import Record, tables
 
-__all__ = ["count_download", "get_share", "insert_share", "revoke_share", "share_by_token_hash", "shareable_document",
+__all__ = ["count_download", "get_share", "insert_share", "revoke_share", "share_by_token_hash",
            "shares_of_document"]
 
 _SH = tables.SH
@@ -25,12 +25,6 @@ _T = tables.T
 _PUBLIC = (_SH.c.share_id, _SH.c.document_id, _SH.c.log_id, _SH.c.recipient, _SH.c.purpose, _SH.c.created_by,
            _SH.c.created_at, _SH.c.expires_at, _SH.c.max_downloads, _SH.c.downloads, _SH.c.revoked_at,
            _SH.c.revoked_by)
-
-
-def shareable_document(conn: Connection, log_id: int, document_id: str) -> Record | None:
-    """The document `document_id` if it is in the log `log_id`: its id and case."""
-    query = select(_D.c.document_id, _D.c.case_id).where(_D.c.document_id == document_id, _D.c.log_id == log_id)
-    return conn.execute(query).first()
 
 
 def insert_share(conn: Connection, values: dict[str, Any]) -> None:

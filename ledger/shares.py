@@ -37,7 +37,7 @@ from sqlalchemy import Engine
 
 from ledger.appender import Appender, NewEntry
 from ledger.connections import reading, writing
-from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
+from ledger.errors import Conflict, Gone, InvalidInput, NotFound
 from ledger.repository import shares as repo
 from ledger.repository.documents import get_document
 from ledger.tenants import Tenants
@@ -65,7 +65,7 @@ _PURPOSE_RE = re.compile(r"[A-Za-z0-9 _.:-]{1,64}")
 _MAX_ID = 36
 
 
-class ShareGone(LedgerError):
+class ShareGone(Gone):
     """The share exists but no longer opens: expired, revoked or used up (`state` says which)."""
 
     code = "gone"

@@ -20,7 +20,7 @@ from sqlalchemy import insert, select
 
 from ledger.appender import NewEntry
 from ledger.connections import reading, writing
-from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
+from ledger.errors import Conflict, Gone, InvalidInput, LedgerError, NotFound
 from ledger.repository.base import tables
 from ledger.service import Ledger
 from ledger.settings import Settings
@@ -188,6 +188,7 @@ def test_redeem_counts_each_download_then_the_share_is_used_up(ledger: Ledger, s
     assert (second.share.downloads, second.share.downloads_left, second.share.state) == (2, 0, "used-up")
     with pytest.raises(ShareGone) as gone:
         shares.redeem(made.token)
+    assert isinstance(gone.value, Gone), "the API answers Gone with 410"
     assert gone.value.code == "gone" and gone.value.fields["state"] == "used-up"
     assert "used up" in str(gone.value)
     assert _downloads(ledger, made.share.share_id) == 2

@@ -2,7 +2,7 @@
 
 It exposes the modules as attributes — `ledger.tenants`, `ledger.subjects`, `ledger.data_keys`,
 `ledger.appender`, `ledger.reads`, `ledger.cases`, `ledger.proofs`, `ledger.checkpoints`, `ledger.logcheck`,
-`ledger.anchoring`, `ledger.documents` — and
+`ledger.anchoring`, `ledger.documents`, `ledger.shares` — and
 has no methods of its own beyond its life cycle, so that each capability keeps one home (STYLE §16).
 """
 
@@ -29,6 +29,7 @@ from ledger.logcheck import LogCheck
 from ledger.proofs import Proofs
 from ledger.reads import Reads
 from ledger.settings import Settings
+from ledger.shares import Shares
 from ledger.subjects import Subjects
 from ledger.tenants import Tenants
 from verification.entry import utc_now
@@ -55,6 +56,7 @@ class Ledger:
         self.documents = Documents(engine, self.tenants, self.subjects, self.data_keys, self.appender, self.reads,
                                    self.anchoring, BlobStore.in_data_dir(settings.data_dir),
                                    settings.max_document_bytes, clock)
+        self.shares = Shares(engine, self.tenants, self.appender, clock)
 
     @classmethod
     def initialise(cls, settings: Settings) -> dict[str, Any]:

@@ -69,7 +69,7 @@ class PeakRss:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _rss(self) -> float:
-        total = self.process.memory_info().rss
+        total: int = self.process.memory_info().rss
         for child in self.process.children(recursive=True):
             with suppress(psutil.Error):
                 total += child.memory_info().rss

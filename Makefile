@@ -39,6 +39,7 @@ bench: $(STAMP) $(NODE_STAMP)
 	CASELEDGER_TEST_PG=$(PG_URL) $(PY) bench/run.py $(BENCH_ARGS)
 	CASELEDGER_TEST_PG=$(PG_URL) $(PY) bench/http_bench.py $(HTTP_BENCH_ARGS)
 	$(PY) bench/anchor_bench.py $(ANCHOR_BENCH_ARGS)
+	CASELEDGER_TEST_PG=$(PG_URL) $(PY) bench/documents_bench.py $(DOCUMENTS_BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -65,6 +65,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.caseledger = _state(api)
+        # a crash may have left a document entry unindexed or a blob without its entry
+        app.state.caseledger.ledger.documents.recover()
         scheduler = None
         if chain is not None:  # one round per interval for the deployment, whatever the number of workers
             scheduler = AnchorScheduler(app.state.caseledger.ledger.anchoring, chain, api.anchor_interval)

@@ -76,6 +76,9 @@ class Entry(Base):
         # who works on a case (`ledger.cases`) is read under the log lock: its assignments by index
         Index("ix_entries_assignments", "log_id", "case_id", "seq", sqlite_where=text("kind = 'assignment'"),
               postgresql_where=text("kind = 'assignment'")),
+        # `document` entries without an index row, after a crash (`ledger.documents.recover`)
+        Index("ix_entries_documents", "log_id", "seq", sqlite_where=text("kind = 'document'"),
+              postgresql_where=text("kind = 'document'")),
     )
 
 

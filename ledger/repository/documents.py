@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, insert, literal, select
+from sqlalchemy import and_, exists, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from ledger.db import is_sqlite
 from ledger.repository.base import Record, tables
 
 __all__ = ["document_exists", "get_document", "insert_document", "unindexed_documents"]
@@ -15,8 +17,10 @@ _E = tables.E
 
 def insert_document(conn: Connection, document_id: str, log_id: int, seq: int, case: str | None, size: int,
                     created_at: str) -> None:
-    conn.execute(insert(_D).values(document_id=document_id, log_id=log_id, seq=seq, case_id=case, size=size,
-                                   created_at=created_at))
+    """Index a document; a row already there (another process recovering the same crash) is kept."""
+    dialect = sqlite if is_sqlite(conn) else postgresql
+    conn.execute(dialect.insert(_D).values(document_id=document_id, log_id=log_id, seq=seq, case_id=case, size=size,
+                                           created_at=created_at).on_conflict_do_nothing())
 
 
 def get_document(conn: Connection, log_id: int, document_id: str) -> Record | None:

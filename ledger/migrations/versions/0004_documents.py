@@ -12,6 +12,8 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
+_DOCUMENTS = sa.text("kind = 'document'")
+
 
 def upgrade() -> None:
     op.create_table(
@@ -42,9 +44,13 @@ def upgrade() -> None:
         sa.CheckConstraint("downloads >= 0 AND downloads <= max_downloads", name="ck_shares_downloads"),
     )
     op.create_index("ix_shares_document", "shares", ["document_id"])
+    # `document` entries without an index row are found after a crash by this partial index
+    op.create_index("ix_entries_documents", "entries", ["log_id", "seq"], sqlite_where=_DOCUMENTS,
+                    postgresql_where=_DOCUMENTS)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_entries_documents", table_name="entries")
     op.drop_index("ix_shares_document", table_name="shares")
     op.drop_table("shares")
     op.drop_table("documents")

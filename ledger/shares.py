@@ -223,6 +223,20 @@ class Shares:
             raise ShareGone(_GONE[share.state], state=share.state)
         return Redeemed(str(found.tenant), share, share.document_id, found.case_id)
 
+    def peek(self, token: str) -> Redeemed:
+        """The share `token` opens and its document, as they stand, counting nothing: NotFound for a
+        token that opens no share (looked up and compared as in `redeem`). The share may be in any
+        state; what it still allows is for the caller to decide (`ShareInfo.state`)."""
+        digest = _token_digest(token)
+        if digest is None:
+            raise NotFound("no such share")
+        with reading(self._engine) as conn:
+            found = repo.share_by_token_hash(conn, digest)
+        if found is None or not hmac.compare_digest(bytes(found.token_hash), digest):
+            raise NotFound("no such share")
+        share = ShareInfo.of(found, self._now())
+        return Redeemed(str(found.tenant), share, share.document_id, found.case_id)
+
     def _document(self, log_id: int, document_id: str) -> Any:
         key = _short_id(document_id)
         row = None

@@ -6,7 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -15,9 +19,12 @@ from ledger.documents import NewDocument, safe_name, sniff_media_type
 from ledger.envelope import segmented_size
 from ledger.errors import DecryptionError, InvalidInput, NotFound, TooLarge
 from ledger.service import Ledger
+from tests.conftest import env_for
 from verification import Trust
 from verification.document_receipt import check_document_name, verify_file
 from verification.errors import ProofError
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PDF = b"%PDF-1.7\n" + hashlib.sha256(b"statement").digest() * 5000  # ~160 KiB, three segments
 
@@ -217,3 +224,47 @@ def test_verify_log_accepts_documents_whose_ct_names_their_blob(docs: Ledger) ->
     _upload(docs)
     _upload(docs, b"")
     assert docs.logcheck.verify("acme")["size"] == 2
+
+
+_CHILD = """
+import sys
+from ledger.documents import NewDocument
+from ledger.service import Ledger
+from ledger.settings import Settings
+
+ledger = Ledger.open(Settings())
+
+def chunks():
+    while True:
+        piece = sys.stdin.buffer.read(65536)
+        if not piece:
+            return
+        yield piece
+
+ledger.documents.upload("acme", NewDocument(case="C-1", title="T", name="big.bin"), chunks())
+print("committed", flush=True)
+"""
+
+
+def test_a_sigkill_during_an_upload_leaves_no_entry_and_nothing_served(docs: Ledger) -> None:
+    env = env_for(docs.settings) | {"PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen([sys.executable, "-c", _CHILD], env=env, cwd=ROOT, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdin is not None
+    try:
+        child.stdin.write(os.urandom(3 * 65536))
+        child.stdin.flush()
+        deadline = time.monotonic() + 60
+        while not list(docs.documents.blobs.root.rglob("*.tmp-*")):  # the temporary blob is being written
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "the upload did not start"
+            time.sleep(0.02)
+        child.kill()
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.communicate()  # closes the pipes
+    assert docs.tenants.info("acme").size == 0  # no entry
+    done = docs.documents.recover()  # the dead writer's lock went with it: its temporary blob is swept
+    assert len(done["removed_blobs"]) == 1 and not list(docs.documents.blobs.root.rglob("*"))[1:]

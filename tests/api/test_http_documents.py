@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import psutil
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -563,3 +564,54 @@ def test_concurrent_uploads_each_get_their_own_document(api: Api) -> None:
     for thread in threads:
         thread.join()
     assert results == [201] * 6
+
+
+# --- memory ---------------------------------------------------------------------------------------
+
+
+def _upload_stream(case: str, size: int, piece: bytes) -> Iterator[bytes]:
+    """A multipart upload of `size` bytes made of `piece` repeated, generated as it is sent (never held)."""
+    head, tail = form({"case": case, "title": "Large"}, ("large.bin", None, b"\0")).split(b"\0")
+    yield head
+    for start in range(0, size, len(piece)):
+        yield piece[: min(len(piece), size - start)]
+    yield tail
+
+
+class _PeakRss:
+    """The process's peak resident set size while it runs, sampled every few milliseconds."""
+
+    def __init__(self) -> None:
+        self._process = psutil.Process()
+        self.base = self.peak = self._process.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.002):
+            self.peak = max(self.peak, self._process.memory_info().rss)
+
+    def __enter__(self) -> _PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def test_a_25_mib_upload_keeps_memory_bounded(api: Api, agent: httpx.Client) -> None:
+    """The server runs in this process (a uvicorn thread): its peak RSS growth is this process's."""
+    size = api.settings.max_document_bytes
+    piece = os.urandom(64 * 1024)
+    for _ in range(2):  # warm up: threads, buffers and caches the first uploads create
+        warm = agent.post("/v1/documents", content=_upload_stream("M-1", size, piece),
+                          headers={"Content-Type": CONTENT_TYPE})
+        assert warm.status_code == 201, warm.text
+    with _PeakRss() as rss:
+        response = agent.post("/v1/documents", content=_upload_stream("M-1", size, piece),
+                              headers={"Content-Type": CONTENT_TYPE})
+    assert response.status_code == 201, response.text
+    assert response.json()["document"]["size"] == size
+    print(f"peak RSS growth {(rss.peak - rss.base) / MIB:.2f} MiB")
+    assert rss.peak - rss.base < 10 * MIB, f"peak RSS grew by {(rss.peak - rss.base) / MIB:.1f} MiB"

@@ -6,10 +6,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
-from api.schemas import Receipt
 from ledger.shares import MAX_DOWNLOADS, MAX_EXPIRES_IN, MIN_EXPIRES_IN
 
-__all__ = ["DocumentId", "ShareCreated", "ShareId", "ShareIn", "ShareList", "ShareOut", "SharedDocumentReceipt"]
+__all__ = ["DocumentId", "ShareCreated", "ShareId", "ShareIn", "ShareList", "ShareOut"]
 
 _UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 #: a document is named by its entry id, a share by its own id: lowercase UUIDs
@@ -55,20 +54,3 @@ class ShareOut(BaseModel):
 class ShareList(BaseModel):
     document_id: str
     shares: list[ShareOut]
-
-
-class _Document(BaseModel):
-    id: str
-    name: str
-    media_type: str
-    size: int
-
-
-class SharedDocumentReceipt(BaseModel):
-    """`caseledger.document-receipt` v 1 (DESIGN §8)."""
-
-    type: str
-    v: int
-    document: _Document
-    salt: str
-    receipt: Receipt

@@ -17,10 +17,10 @@ from fastapi.responses import StreamingResponse
 from starlette.exceptions import HTTPException
 
 from api.deps import AnyPrincipal, AppState, as_reader
+from api.documents_schemas import DocumentReceiptOut
 from api.shares_schemas import (
     DocumentId,
     ShareCreated,
-    SharedDocumentReceipt,
     ShareId,
     ShareIn,
     ShareList,
@@ -61,8 +61,9 @@ Shares = Annotated[ShareService, Depends(_service)]
 def content_disposition(name: str) -> str:
     """`attachment` with an ASCII fallback that needs no escaping and the exact name as RFC 5987
     ``filename*`` (RFC 6266 §4.3): no quote, backslash or control character reaches the header."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    fallback = "".join(c if c in _FALLBACK_KEEP else "_" for c in ascii_name).strip(" .") or "download"
+    # accents come off ("é" → "e"); anything else outside the safe set becomes "_"
+    kept = (c for c in unicodedata.normalize("NFKD", name) if unicodedata.category(c) != "Mn")
+    fallback = "".join(c if c in _FALLBACK_KEEP else "_" for c in kept).strip(" .") or "download"
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe=_ATTR_CHAR)}"
 
 
@@ -121,7 +122,7 @@ def download_shared(token: _TOKEN, request: Request, shares: Shares) -> Streamin
     return StreamingResponse(download.chunks, headers=_file_headers(download.document))
 
 
-@router.get("/shared/{token}/receipt", response_model=SharedDocumentReceipt, response_model_exclude_none=True,
+@router.get("/shared/{token}/receipt", response_model=DocumentReceiptOut, response_model_exclude_none=True,
             responses={404: {"description": "no such share"}, 410: {"description": "expired or revoked"},
                        429: {"description": "too many bad links from this address"}})
 def shared_receipt(token: _TOKEN, request: Request, shares: Shares) -> Any:

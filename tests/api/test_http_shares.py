@@ -12,6 +12,7 @@ of one test never refuses another's requests.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import threading
@@ -26,6 +27,7 @@ import pytest
 from sqlalchemy import update
 
 from api.routers.shares import content_disposition
+from compliance.shares import BadTokenLimiter
 from ledger.connections import writing
 from ledger.documents import NewDocument
 from ledger.envelope import SEGMENT_SIZE, SEGMENTED_HEADER_SIZE
@@ -524,3 +526,80 @@ def test_the_receipt_verifies_the_downloaded_file_and_counts_no_download(world: 
         verify_file(receipt, Trust.of(vkey), [downloaded.content[:-1] + b"x"])
     actions = [h["meta"]["action"] for h in world.entries_of(made["share_id"])]
     assert actions == ["create", "receipt", "receipt", "download", "receipt"]
+
+
+def test_the_whole_flow_over_http_upload_share_download_receipt_verify(world: World) -> None:
+    """An agent uploads into a new case, shares the file; the recipient downloads it and its receipt,
+    which verifies offline and through POST /v1/verify/document."""
+    agent = world.api.client(ACME, "agent", "erin")
+    data = b"%PDF-1.4\n" + os.urandom(150_000)
+    uploaded = agent.post("/v1/documents", data={"case": "S-9", "title": "Q3 statement", "subject_ref": "CRM-9"},
+                          files={"file": ("Q3 – statement.pdf", data, "application/pdf")})
+    assert uploaded.status_code == 201, uploaded.text
+    document = uploaded.json()["document"]["id"]
+    made = agent.post(f"/v1/documents/{document}/shares", json={"recipient": "cust:9", "expires_in": 600,
+                                                                "max_downloads": 1})
+    assert made.status_code == 201, made.text
+    recipient = world.anonymous()
+    downloaded = recipient.get(made.json()["url"])
+    assert downloaded.status_code == 200 and downloaded.content == data
+    assert downloaded.headers["content-disposition"] == (
+        "attachment; filename=\"Q3 _ statement.pdf\"; filename*=UTF-8''Q3%20%E2%80%93%20statement.pdf")
+    receipt = recipient.get(made.json()["url"] + "/receipt").json()
+    vkey = agent.get("/v1/log").json()["vkey"]
+    assert verify_file(receipt, Trust.of(vkey), [downloaded.content])["valid"] is True
+    checked = agent.post("/v1/verify/document", files={"receipt": ("receipt.json", json.dumps(receipt).encode()),
+                                                       "file": ("f.pdf", downloaded.content)})
+    assert checked.status_code == 200, checked.text
+    assert checked.json()["valid"] is True
+    _problem(recipient.get(made.json()["url"]), 410)
+
+
+# ---------------------------------------------------------------------------- the bad-token limiter alone
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_limiter_refuses_after_limit_misses_until_the_oldest_is_a_window_old() -> None:
+    clock = _Clock()
+    limiter = BadTokenLimiter(limit=3, window=60.0, clock=clock)
+    for _ in range(2):
+        limiter.miss("a")
+        clock.now += 10
+    assert limiter.retry_after("a") is None
+    limiter.miss("a")  # misses at 1000, 1010, 1020
+    assert limiter.retry_after("a") == 40
+    assert limiter.retry_after("b") is None
+    clock.now = 1059.5
+    assert limiter.retry_after("a") == 1
+    clock.now = 1060.0  # the first miss is a window old: two remain
+    assert limiter.retry_after("a") is None
+    limiter.miss("a")
+    assert limiter.retry_after("a") == 10
+    clock.now = 2000.0
+    assert limiter.retry_after("a") is None
+
+
+def test_the_limiter_remembers_a_bounded_number_of_clients() -> None:
+    clock = _Clock()
+    limiter = BadTokenLimiter(limit=2, window=60.0, max_clients=100, clock=clock)
+    for _ in range(2):
+        limiter.miss("guesser")
+    for number in range(99):
+        limiter.miss(f"other-{number}")
+    assert limiter.retry_after("guesser") is not None
+    limiter.miss("guesser")  # seen again: the most recent now
+    for number in range(99, 198):
+        limiter.miss(f"other-{number}")
+    assert limiter.retry_after("guesser") is not None
+    limiter.miss("one-more")  # the least recently seen client is forgotten
+    assert limiter.retry_after("guesser") is None
+    assert len(limiter._misses) == 100
+    with pytest.raises(ValueError):
+        BadTokenLimiter(limit=0)

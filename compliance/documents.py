@@ -26,7 +26,7 @@ from typing import Any
 from compliance.access import AccessService, Permission, Reader, allowed, require
 from ledger.appender import NewEntry
 from ledger.cases import CaseRule
-from ledger.documents import DocumentInfo, NewDocument
+from ledger.documents import DocumentRef, NewDocument
 from ledger.errors import InvalidInput, NotFound, PolicyViolation
 from verification.checkpoint import Checkpoint, parse_checkpoint
 from verification.document_receipt import DocumentReceipt, verify_file
@@ -78,17 +78,17 @@ class DocumentAccess:
 
     # --- reading -----------------------------------------------------------------------------------
 
-    def _document(self, tenant: str, reader: Reader, document_id: str) -> DocumentInfo:
-        """The document, if `reader` may read its entry's header; NotFound alike for another tenant's
-        document and one of a case the agent does not work on."""
+    def _document(self, tenant: str, reader: Reader, document_id: str) -> DocumentRef:
+        """The document, if `reader` may read its entry's header (nothing decrypted yet); NotFound alike
+        for another tenant's document and one of a case the agent does not work on."""
         if reader.role != "agent":
             require(reader, Permission.READ_HEADERS)
-        info = self.ledger.documents.info(tenant, document_id)
-        if reader.role == "agent" and not self.access.works_on(tenant, reader, info.case):
+        ref = self.ledger.documents.locate(tenant, document_id)
+        if reader.role == "agent" and not self.access.works_on(tenant, reader, ref.case):
             raise NotFound(f"no document {document_id}")
-        return info
+        return ref
 
-    def _log_access(self, tenant: str, reader: Reader, info: DocumentInfo, what: str, purpose: str | None) -> None:
+    def _log_access(self, tenant: str, reader: Reader, info: DocumentRef, what: str, purpose: str | None) -> None:
         meta: dict[str, Any] = {"scope": "document", "document": info.document_id, "read": what, "count": 1,
                                 "seqs": [info.seq]}
         if purpose is not None:
@@ -99,10 +99,11 @@ class DocumentAccess:
         """id, seq, case and size for header readers; with name, title and media type (an ``access``
         entry first) for readers of the case's content."""
         _check_purpose(purpose)
-        info = self._document(tenant, reader, document_id)
-        out: dict[str, Any] = {"id": info.document_id, "seq": info.seq, "case": info.case, "size": info.size}
+        ref = self._document(tenant, reader, document_id)
+        out: dict[str, Any] = {"id": ref.document_id, "seq": ref.seq, "case": ref.case, "size": ref.size}
         if allowed(reader, Permission.READ_CONTENT):
-            self._log_access(tenant, reader, info, "info", purpose)
+            self._log_access(tenant, reader, ref, "info", purpose)
+            info = self.ledger.documents.info(tenant, document_id)
             out |= {"name": info.name, "title": info.title, "media_type": info.media_type}
         return out
 
@@ -112,8 +113,8 @@ class DocumentAccess:
         _check_purpose(purpose)
         if reader.role != "agent":
             require(reader, Permission.READ_CONTENT)
-        info = self._document(tenant, reader, document_id)
-        self._log_access(tenant, reader, info, "receipt", purpose)
+        ref = self._document(tenant, reader, document_id)
+        self._log_access(tenant, reader, ref, "receipt", purpose)
         return self.ledger.documents.receipt(tenant, document_id)
 
     # --- verification ------------------------------------------------------------------------------

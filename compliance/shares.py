@@ -158,7 +158,7 @@ class ShareService:
             raise PolicyViolation(f"role {reader.role!r} may not {what}")
         if reader.role == "agent":
             # a document of another tenant is NotFound here already
-            case = self.ledger.documents.info(tenant, document_id).case
+            case = self.ledger.documents.locate(tenant, document_id).case
             if not self._access.works_on(tenant, reader, case):
                 raise hidden if hidden is not None else NotFound("no such document", document=document_id)
 

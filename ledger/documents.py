@@ -31,7 +31,7 @@ from ledger.cases import CaseRule
 from ledger.connections import reading, writing
 from ledger.datakeys import NO_SUBJECT, DataKeys
 from ledger.envelope import SALT_SIZE, SegmentSealer, content_aad, open_stream
-from ledger.errors import DecryptionError, InvalidInput, NotFound, TooLarge
+from ledger.errors import DecryptionError, Gone, InvalidInput, NotFound, TooLarge
 from ledger.reads import Reads
 from ledger.repository import documents as repo
 from ledger.subjects import Subjects
@@ -40,7 +40,8 @@ from verification.document_receipt import DocumentReceipt, check_document_name
 from verification.entry import canonical_json
 from verification.errors import FormatError
 
-__all__ = ["DEFAULT_MAX_DOCUMENT_BYTES", "DocumentInfo", "Documents", "NewDocument", "safe_name", "sniff_media_type"]
+__all__ = ["DEFAULT_MAX_DOCUMENT_BYTES", "DocumentInfo", "DocumentRef", "Documents", "NewDocument", "safe_name",
+           "sniff_media_type"]
 
 DEFAULT_MAX_DOCUMENT_BYTES = 25 * 1024 * 1024
 _MAX_NAME_BYTES = 255
@@ -79,6 +80,16 @@ class NewDocument:
     channel: str = "api"
     #: what the uploader must be to the case, checked under the log lock (`ledger.cases`)
     case_rule: CaseRule | None = None
+
+
+@dataclass(frozen=True)
+class DocumentRef:
+    """What the index and the header say of a document, without decrypting anything."""
+
+    document_id: str
+    seq: int
+    case: str | None
+    size: int
 
 
 @dataclass(frozen=True)
@@ -208,20 +219,28 @@ class Documents:
             repo.insert_document(conn, entry_id, context.log_id, appended.seq, doc.case, size, self._clock())
         return self.receipt(tenant, entry_id)
 
-    def info(self, tenant: str, document_id: str) -> DocumentInfo:
-        """What is known of a document of `tenant`'s log; NotFound alike for another tenant's."""
+    def locate(self, tenant: str, document_id: str) -> DocumentRef:
+        """A document of `tenant`'s log, decrypting nothing; NotFound alike for another tenant's."""
         context = self._tenants.get(tenant)
         with reading(self._engine) as conn:
             row = repo.get_document(conn, context.log_id, document_id)
         if row is None:
             raise NotFound(f"no document {document_id}")
-        entry = self._reads.entry(tenant, int(row.seq))
-        if entry.erased or not isinstance(entry.content, bytes):
+        return DocumentRef(document_id, int(row.seq), row.case_id, int(row.size))
+
+    def info(self, tenant: str, document_id: str) -> DocumentInfo:
+        """What is known of a document, its name, title, media type and salt decrypted; `Gone` once its
+        keys were destroyed (erased by crypto-shredding)."""
+        ref = self.locate(tenant, document_id)
+        entry = self._reads.entry(tenant, ref.seq)
+        if entry.erased:
+            raise Gone(f"document {document_id} was erased: its keys were destroyed")
+        if not isinstance(entry.content, bytes):
             raise DecryptionError()
         private = json.loads(entry.content)
-        return DocumentInfo(document_id, int(row.seq), row.case_id, int(row.size), private["name"],
-                            private["media_type"], private.get("declared_type"), private["title"],
-                            bytes.fromhex(private["salt"]), str(entry.header["key"]), context.origin)
+        return DocumentInfo(document_id, ref.seq, ref.case, ref.size, private["name"], private["media_type"],
+                            private.get("declared_type"), private["title"], bytes.fromhex(private["salt"]),
+                            str(entry.header["key"]), self._tenants.get(tenant).origin)
 
     def receipt(self, tenant: str, document_id: str) -> DocumentReceipt:
         """The document receipt (DESIGN §8): with its anchor once the entry is anchored."""
@@ -236,7 +255,7 @@ class Documents:
         info = self.info(tenant, document_id)
         key = self._data_keys.get(self._tenants.get(tenant), info.key_id)
         if key is None:
-            raise DecryptionError()
+            raise Gone(f"document {document_id} was erased: its keys were destroyed")
         aad = content_aad(info.origin, document_id, info.key_id)
         return info, open_stream(key, self.blobs.open(document_id), aad)
 

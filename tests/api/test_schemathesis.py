@@ -32,6 +32,8 @@ from tests.conftest import TEST_MASTER_KEY
 TENANT = "acme"
 #: the operations anyone may call without a token
 PUBLIC = frozenset({"/healthz", "/readyz", "/metrics"})
+#: a share link's token is the capability: no JWT (DESIGN §8)
+CAPABILITY = frozenset({"/v1/shared/{token}", "/v1/shared/{token}/receipt"})
 #: examples per operation, per role and generation mode
 EXAMPLES = 25
 #: extra grants per role (auditors may be granted content)
@@ -158,7 +160,7 @@ def test_no_server_errors(served: Served, role: str) -> None:
 
 
 def test_every_v1_operation_requires_a_token(served: Served) -> None:
-    protected = [op for op in served.operations() if op.path not in PUBLIC]
+    protected = [op for op in served.operations() if op.path not in PUBLIC | CAPABILITY]
     assert protected
     bad_tokens: list[dict[str, str] | None] = [
         None, {"Authorization": "Bearer not-a-jwt"}, {"Authorization": "Basic dXNlcjpwYXNz"}]

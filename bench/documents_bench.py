@@ -104,8 +104,10 @@ def _server_pid(url: str) -> int:
 def ours(size: int, repeat: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="docs-bench-") as tmp, fresh_store("sqlite", Path(tmp)) as store:
         agent = _cli(store.env, "token", "--tenant", TENANT, "--role", "supervisor", "--sub", "bench").strip()
+        # the recipient has no token: a client of its own, kept open like the plain endpoint's
         with serving(store, 1) as url, httpx.Client(base_url=url, timeout=300,
-                                                    headers={"Authorization": f"Bearer {agent}"}) as http:
+                                                    headers={"Authorization": f"Bearer {agent}"}) as http, \
+                httpx.Client(timeout=300) as recipient:
             pid = _server_pid(url)
             up = down = 0.0
             rss = 0.0
@@ -123,7 +125,7 @@ def ours(size: int, repeat: int) -> dict[str, Any]:
                 with PeakRss(pid) as down_watch:
                     started = time.perf_counter()
                     got = 0
-                    with httpx.stream("GET", share.json()["url"], timeout=300) as response:
+                    with recipient.stream("GET", share.json()["url"]) as response:
                         response.raise_for_status()
                         for chunk in response.iter_raw():
                             got += len(chunk)

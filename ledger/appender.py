@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 
 from ledger.cases import CaseRule, apply_entry, staff_of
 from ledger.connections import writing
@@ -84,6 +85,9 @@ class NewEntry:
     case_rule: CaseRule | None = None
     #: an id, key, `ct` and `commit` fixed by the caller (documents); `content` is then sealed under that key
     preset: Preset | None = None
+    #: run in the entry's own transaction, given its seq: a row that must exist exactly when the entry
+    #: does (a document's index row); if it raises, the entry is not written
+    with_entry: Callable[[Connection, int], None] | None = None
 
 
 class Appended(NamedTuple):
@@ -123,6 +127,7 @@ class _Prepared(NamedTuple):
     #: the key epoch the subject handle and data key were taken from (checked under the log lock)
     epoch: int
     case_rule: CaseRule | None
+    with_entry: Callable[[Connection, int], None] | None
 
 
 class _StaleKeys(Exception):
@@ -272,7 +277,7 @@ class Appender:
             elif entry.commit if entry.commit is not None else entry.kind == "document":
                 commit = hashlib.sha256(salt + entry.content).hexdigest()
         return _Prepared(entry_id, entry.kind, entry.actor, entry.case, entry.channel, subject, key_id,
-                         envelope, ct, commit, dict(entry.meta), context.epoch, entry.case_rule)
+                         envelope, ct, commit, dict(entry.meta), context.epoch, entry.case_rule, entry.with_entry)
 
     @staticmethod
     def _check_case_rule(item: _Prepared, staff: dict[str | None, set[str] | None], opens: bool) -> None:
@@ -301,6 +306,7 @@ class Appender:
             entry_rows: list[tuple[Any, ...]] = []
             node_rows: list[tuple[int, int, bytes]] = []
             appended: list[Appended] = []
+            with_entries: list[tuple[Callable[[Connection, int], None], int]] = []
             for item in items:
                 case_prev = heads.get(item.case) if item.case is not None else None
                 if item.case in staff:
@@ -322,10 +328,14 @@ class Appender:
                 for offset, node in enumerate(tree.append(digest)):
                     node_rows.append((log_id, first + offset, node))
                 appended.append(Appended(head.origin, size, prev, header, header_bytes))
+                if item.with_entry is not None:
+                    with_entries.append((item.with_entry, size))
                 size += 1
             repo.write_appended(conn, log_id, repo.LogHead(size, prev, now, tree.to_bytes(), head.origin,
                                                            head.key_epoch),
                                 entry_rows, node_rows, {case: heads[case] for case in cases})
+            for write, seq in with_entries:
+                write(conn, seq)
         self._checkpointer.nudge()
         if self.on_commit is not None:
             try:

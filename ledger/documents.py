@@ -3,8 +3,9 @@
 
 An upload never holds the file: each chunk is hashed into the commitment SHA-256(salt ‖ file) and
 sealed segment by segment (DESIGN §4) into a temporary blob, which is fsynced and linked into place
-*before* the entry is appended, all inside the blob writer's lock. So a crash leaves, at worst, a blob
-without an entry (swept by `recover`), never an entry without its blob. The entry's header carries
+*before* the entry is appended (with its index row, in the entry's own transaction), all inside the
+blob writer's lock. So a crash leaves, at worst, a blob without an entry (swept by `recover`), never
+an entry without its blob. The entry's header carries
 `ct` (SHA-256 of the stored envelope), `commit` and, in `meta`, only the size; the salt, title, file
 name and media type are personal data and travel in the entry's own version-1 envelope, under the
 same data key.
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 
 from ledger.anchoring import Anchoring
 from ledger.appender import Appender, NewEntry, Preset
@@ -206,18 +208,22 @@ class Documents:
             declared = doc.declared_type if isinstance(doc.declared_type, str) else None
             private = {"salt": salt.hex(), "name": name, "media_type": media_type, "title": title,
                        "declared_type": declared[:255] if declared else None}
+            created_at = self._clock()
+
+            def index(conn: Connection, seq: int) -> None:  # in the entry's own transaction
+                repo.insert_document(conn, entry_id, context.log_id, seq, doc.case, size, created_at)
+
             entry = NewEntry(kind="document", content=canonical_json(private), channel=doc.channel, case=doc.case,
                              subject_ref=doc.subject_ref, actor=doc.actor, meta={"size": size},
-                             case_rule=doc.case_rule,
+                             case_rule=doc.case_rule, with_entry=index,
                              preset=Preset(entry_id, key_id, stored.sha256, commitment.hexdigest()))
             try:
                 appended = self._appender.append(tenant, entry)
             except BaseException:
                 self.blobs.delete(entry_id)  # the entry was not committed: its blob goes with it
                 raise
-        with writing(self._engine) as conn, conn.begin():
-            repo.insert_document(conn, entry_id, context.log_id, appended.seq, doc.case, size, self._clock())
-        return self.receipt(tenant, entry_id)
+        receipt = self._anchoring.entry_receipt(tenant, appended.seq)
+        return DocumentReceipt(entry_id, name, media_type, size, salt.hex(), receipt)
 
     def locate(self, tenant: str, document_id: str) -> DocumentRef:
         """A document of `tenant`'s log, decrypting nothing; NotFound alike for another tenant's."""

@@ -269,3 +269,22 @@ def test_a_sigkill_during_an_upload_leaves_no_entry_and_nothing_served(docs: Led
     assert docs.tenants.info("acme").size == 0  # no entry
     done = docs.documents.recover()  # the dead writer's lock went with it: its temporary blob is swept
     assert len(done["removed_blobs"]) == 1 and not list(docs.documents.blobs.root.rglob("*"))[1:]
+
+
+def test_the_index_row_is_written_in_the_entrys_own_transaction(docs: Ledger) -> None:
+    """A row written with the entry: if writing it fails, the entry is not written either."""
+    seen: list[int] = []
+
+    def index(conn: object, seq: int) -> None:
+        seen.append(seq)
+
+    def broken(conn: object, seq: int) -> None:
+        raise RuntimeError("the row cannot be written")
+
+    first = docs.appender.append("acme", NewEntry(kind="interaction", channel="chat", with_entry=index))
+    assert seen == [first.seq]
+    with pytest.raises(RuntimeError):
+        docs.appender.append("acme", NewEntry(kind="interaction", channel="chat", with_entry=broken))
+    assert docs.tenants.info("acme").size == 1
+    document_id = _upload(docs)
+    assert docs.documents.locate("acme", document_id).seq == 1

@@ -299,24 +299,22 @@ class Anchoring:
             grown = repo.grown_logs(conn)
         if not grown:
             return None
-        signed = {int(log.log_id): self._checkpoints.latest(str(log.tenant)) for log in grown}
-        leaves = [RoundLeaf(str(log.origin), signed[int(log.log_id)].size, signed[int(log.log_id)].root)
-                  for log in grown]
-        tree = build_round(leaves)
+        covered = [(log, self._checkpoints.latest(str(log.tenant))) for log in grown]
+        tree = build_round([RoundLeaf(str(log.origin), cp.size, cp.root) for log, cp in covered])
         now = self._clock()
         try:
             with writing(self._engine) as conn, conn.begin():
-                if repo.open_round(conn) is not None:
-                    raise IntegrityError("another round opened meanwhile", None, Exception())
+                opened = repo.open_round(conn)
+                if opened is not None:  # another process opened a round meanwhile: resume that one
+                    return opened
                 round_id = repo.next_round_id(conn)
                 repo.insert_round(conn, {
                     "id": round_id, "state": "pending", "open": 1, "chain_id": config.chain_id,
                     "contract": config.contract, "root": tree.root, "leaves": tree.size, "created_at": now,
                     "updated_at": now}, [
-                    {"log_id": int(log.log_id), "leaf_index": tree.index_of(str(log.origin)),
-                     "size": signed[int(log.log_id)].size, "root": signed[int(log.log_id)].root,
-                     "checkpoint": signed[int(log.log_id)].note} for log in grown])
-        except IntegrityError:  # another process opened a round first: resume that one
+                    {"log_id": int(log.log_id), "leaf_index": tree.index_of(str(log.origin)), "size": cp.size,
+                     "root": cp.root, "checkpoint": cp.note} for log, cp in covered])
+        except IntegrityError:  # another process took the open slot or the id first: resume its round
             with reading(self._engine) as conn:
                 return repo.open_round(conn)
         _log.info("anchoring round %d opened over %d logs", round_id, tree.size)

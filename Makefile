@@ -32,6 +32,7 @@ run: $(STAMP)
 	$(VENV)/bin/caseledger serve --demo
 
 test: $(STAMP) $(NODE_STAMP)
+	command -v pdftoppm >/dev/null || (apt-get update -qq && apt-get install -y -qq poppler-utils)
 	CASELEDGER_TEST_PG=$(PG_URL) $(PY) -m pytest -n 2 -q
 
 bench: $(STAMP) $(NODE_STAMP)

@@ -17,6 +17,16 @@ from verification.anchor import (
     round_leaf_hash,
     verify_anchor_receipt,
 )
+from verification.bundle import (
+    Bundle,
+    BundleCheck,
+    BundleEntry,
+    BundleInclusion,
+    BundleManifest,
+    BundleRange,
+    BundleResult,
+    verify_bundle,
+)
 from verification.chain import LogVerifier
 from verification.checkpoint import (
     Checkpoint,
@@ -55,6 +65,13 @@ __all__ = [
     "EMPTY_ROOT",
     "MAX_JSON_DEPTH",
     "AnchorReceipt",
+    "Bundle",
+    "BundleCheck",
+    "BundleEntry",
+    "BundleInclusion",
+    "BundleManifest",
+    "BundleRange",
+    "BundleResult",
     "ChainError",
     "Checkpoint",
     "CompactRange",
@@ -89,6 +106,7 @@ __all__ = [
     "round_leaf_hash",
     "verifier_key",
     "verify_anchor_receipt",
+    "verify_bundle",
     "verify_consistency",
     "verify_consistency_proof",
     "verify_document",

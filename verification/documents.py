@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from verification.anchor import ANCHOR_RECEIPT_TYPE, ANCHOR_RECEIPT_VERSION, AnchorReceipt, verify_anchor_receipt
+from verification.bundle import BUNDLE_TYPE, BUNDLE_VERSION, Bundle, verify_bundle
 from verification.document_receipt import (
     DOCUMENT_RECEIPT_TYPE,
     DOCUMENT_RECEIPT_VERSION,
@@ -42,6 +43,10 @@ def _handler(parse: Callable[[Any], T], verify: Callable[..., dict[str, Any]]) -
     return handle
 
 
+def _verify_bundle(bundle: Bundle, trust: Trust, *, root: bytes | None = None) -> dict[str, Any]:
+    return verify_bundle(bundle, trust, root=root).to_json()
+
+
 #: document type -> version -> parse and verify
 DOCUMENT_TYPES: dict[str, dict[int, Handler]] = {
     RECEIPT_TYPE: {RECEIPT_VERSION: _handler(Receipt.from_json, verify_receipt)},
@@ -51,6 +56,7 @@ DOCUMENT_TYPES: dict[str, dict[int, Handler]] = {
     RangeProof.TYPE: {PROOF_VERSION: _handler(RangeProof.from_json, verify_range_proof)},
     DOCUMENT_RECEIPT_TYPE: {
         DOCUMENT_RECEIPT_VERSION: _handler(DocumentReceipt.from_json, verify_document_receipt)},
+    BUNDLE_TYPE: {BUNDLE_VERSION: _handler(Bundle.from_json, _verify_bundle)},
 }
 
 
@@ -60,7 +66,9 @@ def verify_document(doc: Any, trust: Trust, *, root: bytes | None = None) -> dic
     `trust` says which log keys are trusted; `root` (32 bytes) is a tree root trusted out of band
     (for a consistency proof, the root of the second tree; for a receipt, an anchor receipt or a
     document receipt, the root of its checkpoint). A document receipt is checked without its file
-    (``file_checked: false``); `verification.document_receipt.verify_file` checks a file too.
+    (``file_checked: false``); `verification.document_receipt.verify_file` checks a file too. A
+    bundle raises its first failed check (`verification.bundle.verify_bundle` with ``collect=True``
+    reports them all).
     """
     obj = mapping(doc, "a caseledger document")
     doc_type = obj.get("type")

@@ -89,7 +89,7 @@ def test_public_api_is_exported() -> None:
 
 def test_entry_rules() -> None:
     assert {"interaction", "document", "share", "access", "policy", "erasure", "key", "anchor", "assignment",
-            "hold", "export"} == KINDS
+            "hold", "export", "audit"} == KINDS
     assert CASE_RE.pattern == CASE_PATTERN + r"\Z"
     for good in ("C-7", "case.1:a_b", "x" * 128):
         assert CASE_RE.match(good)
@@ -179,7 +179,7 @@ def test_receipt_with_deep_header_is_a_format_error() -> None:
 
 def test_registry_knows_every_type() -> None:
     assert set(DOCUMENT_TYPES) == {"caseledger.receipt", InclusionProof.TYPE, ConsistencyProof.TYPE, RangeProof.TYPE,
-                                   "caseledger.anchor-receipt", "caseledger.document-receipt"}
+                                   "caseledger.anchor-receipt", "caseledger.document-receipt", "caseledger.bundle"}
     assert all(set(versions) == {1} for versions in DOCUMENT_TYPES.values())
 
 

@@ -47,12 +47,17 @@ from verification.entry import (
 )
 from verification.merkle import leaf_hash
 
-__all__ = ["ANCHOR_ACTOR", "MAX_META_BYTES", "Appended", "Appender", "NewEntry", "Preset"]
+__all__ = ["ANCHOR_ACTOR", "AUDIT_ACTOR", "MAX_META_BYTES", "RECORD_KINDS", "Appended", "Appender", "NewEntry",
+           "Preset"]
 
 #: clear metadata per entry: small and non-personal
 MAX_META_BYTES = 4096
 #: `anchor` entries record anchoring rounds (`ledger.anchoring`): only that service writes them
 ANCHOR_ACTOR = "service:anchor"
+#: the self-audit's actor, the only one that writes `audit` entries
+AUDIT_ACTOR = "service:audit"
+#: compliance records (DESIGN §10): written only together with their record's row (`NewEntry.with_entry`)
+RECORD_KINDS = frozenset({"policy", "hold", "erasure", "export"})
 #: a header, with meta inside it, nests at most MAX_JSON_DEPTH levels
 _MAX_META_DEPTH = MAX_JSON_DEPTH - 1
 _log = logging.getLogger("caseledger.ledger")
@@ -77,9 +82,12 @@ class NewEntry:
     channel: str | None = None
     case: str | None = None
     subject_ref: str | None = None
+    #: the subject's handle itself, for a record about a subject whose reference is not at hand (an
+    #: erasure carried out later); never with content, and never together with `subject_ref`
+    subject: str | None = None
     actor: str = "service:caseledger"
     meta: Mapping[str, Any] = field(default_factory=dict)
-    #: make a salted commitment to the content (default: for documents)
+    #: make a salted commitment to the content (DESIGN §2: on every entry with content, unless False)
     commit: bool | None = None
     #: what the author must be to the case, checked under the log lock (`ledger.cases`)
     case_rule: CaseRule | None = None
@@ -136,6 +144,7 @@ class _StaleKeys(Exception):
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+_HANDLE = re.compile(r"[A-Za-z0-9_-]{8,64}\Z")
 
 
 def _valid_preset(entry: NewEntry) -> bool:
@@ -222,6 +231,14 @@ class Appender:
                                "header's ct then names the stored blob")
         if entry.kind == "anchor" and entry.actor != ANCHOR_ACTOR:
             raise InvalidInput(f"{where}kind 'anchor' is written by the anchoring service ({ANCHOR_ACTOR}) only")
+        if entry.subject is not None and (entry.subject_ref is not None or entry.content is not None
+                                          or not isinstance(entry.subject, str) or not _HANDLE.match(entry.subject)):
+            raise InvalidInput(f"{where}a subject handle is given alone, on an entry without content")
+        if entry.kind in RECORD_KINDS and entry.with_entry is None:
+            raise InvalidInput(f"{where}kind {entry.kind!r} is a compliance record: it is written by the service "
+                               "that keeps the record (compliance), with its row")
+        if entry.kind == "audit" and entry.actor != AUDIT_ACTOR:
+            raise InvalidInput(f"{where}kind 'audit' is written by the self-audit ({AUDIT_ACTOR}) only")
         if entry.content is not None and len(entry.content) > self._max_content_bytes:
             raise TooLarge(f"{where}content is {len(entry.content)} bytes; the limit is {self._max_content_bytes}",
                            limit=self._max_content_bytes)
@@ -259,7 +276,7 @@ class Appender:
         random = os.urandom(16 + SALT_SIZE)  # one system call for the id and the salt
         preset = entry.preset
         entry_id = _uuid4(random[:16]) if preset is None else preset.entry_id
-        subject = handles[entry.subject_ref] if entry.subject_ref else None
+        subject = handles[entry.subject_ref] if entry.subject_ref else entry.subject
         key_id = envelope = ct = commit = None
         if entry.content is not None:
             if preset is None:
@@ -274,7 +291,7 @@ class Appender:
             ct = hashlib.sha256(envelope).hexdigest()
             if preset is not None:
                 ct, commit = preset.ct, preset.commit
-            elif entry.commit if entry.commit is not None else entry.kind == "document":
+            elif entry.commit is not False:
                 commit = hashlib.sha256(salt + entry.content).hexdigest()
         return _Prepared(entry_id, entry.kind, entry.actor, entry.case, entry.channel, subject, key_id,
                          envelope, ct, commit, dict(entry.meta), context.epoch, entry.case_rule, entry.with_entry)

@@ -17,8 +17,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["AnchorRound", "AnchorRoundLog", "Base", "CaseHead", "Checkpoint", "DataKey", "Document", "Entry", "Lease",
-           "Log", "Node", "Share", "Subject", "Tenant"]
+__all__ = ["AnchorRound", "AnchorRoundLog", "Base", "CaseHead", "Checkpoint", "DataKey", "Document", "Entry",
+           "ErasureRequest", "Export", "Lease", "LegalHold", "Log", "Node", "RetentionPolicy", "Share", "Subject",
+           "Tenant"]
 
 
 class Base(DeclarativeBase):
@@ -79,6 +80,9 @@ class Entry(Base):
         # `document` entries without an index row, after a crash (`ledger.documents.recover`)
         Index("ix_entries_documents", "log_id", "seq", sqlite_where=text("kind = 'document'"),
               postgresql_where=text("kind = 'document'")),
+        # a subject's entries, for erasure, expiry and the accounting of disclosures (`compliance`)
+        Index("ix_entries_subject", "log_id", "subject", "seq", sqlite_where=text("subject IS NOT NULL"),
+              postgresql_where=text("subject IS NOT NULL")),
     )
 
 
@@ -249,3 +253,89 @@ class Share(Base):
         CheckConstraint("downloads >= 0 AND downloads <= max_downloads", name="ck_shares_downloads"),
         Index("ix_shares_document", "document_id"),
     )
+
+
+class RetentionPolicy(Base):
+    """A version of a tenant's retention policy (DESIGN §10); each is set by a `policy` entry, and
+    governs the entries after that entry (a change applies from that day on)."""
+
+    __tablename__ = "retention_policies"
+
+    log_id: Mapped[int] = mapped_column(ForeignKey("logs.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: the `policy` entry that set it: entries with a greater seq are governed by it
+    seq: Mapped[int] = mapped_column(BigInteger)
+    set_at: Mapped[str] = mapped_column(String(32))
+    set_by: Mapped[str] = mapped_column(String(128))
+    #: JSON: {"profiles": [...], "rules": [{"kinds": [...], "years"|"days": n}]}
+    spec: Mapped[str] = mapped_column(Text)
+    locked: Mapped[int] = mapped_column(Integer)
+
+
+class LegalHold(Base):
+    """A legal hold on a case or a subject handle; placed and released by `hold` entries."""
+
+    __tablename__ = "legal_holds"
+
+    hold_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    log_id: Mapped[int] = mapped_column(ForeignKey("logs.id"))
+    case_id: Mapped[str | None] = mapped_column(String(128))
+    subject: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(256))
+    placed_by: Mapped[str] = mapped_column(String(128))
+    placed_at: Mapped[str] = mapped_column(String(32))
+    place_seq: Mapped[int] = mapped_column(BigInteger)
+    released_by: Mapped[str | None] = mapped_column(String(128))
+    released_at: Mapped[str | None] = mapped_column(String(32))
+    release_seq: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_legal_holds_log", "log_id"),
+                      CheckConstraint("(case_id IS NULL) <> (subject IS NULL)", name="ck_legal_holds_target"))
+
+
+class ErasureRequest(Base):
+    """An erasure request for a subject (GDPR Art. 17) and where it stands; its decisions are
+    `erasure` entries. Only the subject's random handle is kept, never its reference."""
+
+    __tablename__ = "erasure_requests"
+
+    request_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    log_id: Mapped[int] = mapped_column(ForeignKey("logs.id"))
+    subject: Mapped[str] = mapped_column(String(64))
+    #: HMAC-SHA256(salt, reference): the salt is the requester's alone, so this names nobody here
+    subject_digest: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(64))
+    requested_by: Mapped[str] = mapped_column(String(128))
+    requested_at: Mapped[str] = mapped_column(String(32))
+    #: deferred (a retention period or a hold applies) or erased
+    status: Mapped[str] = mapped_column(String(16))
+    not_before: Mapped[str | None] = mapped_column(String(32))
+    held_by: Mapped[str | None] = mapped_column(String(36))
+    decision_seq: Mapped[int] = mapped_column(BigInteger)
+    erased_seq: Mapped[int | None] = mapped_column(BigInteger)
+    erased_at: Mapped[str | None] = mapped_column(String(32))
+    #: the signed erasure certificate (JSON), once erased
+    certificate: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_erasure_requests_log", "log_id", "status"),)
+
+
+class Export(Base):
+    """An export job (DESIGN §9): its scope, state and, once done, the file it wrote."""
+
+    __tablename__ = "exports"
+
+    export_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    log_id: Mapped[int] = mapped_column(ForeignKey("logs.id"))
+    #: JSON: scope, include_content, redactions, format
+    spec: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[str] = mapped_column(String(32))
+    export_seq: Mapped[int] = mapped_column(BigInteger)
+    finished_at: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(String(512))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_exports_log", "log_id"),)

@@ -16,7 +16,7 @@ from ledger.connections import reading, writing
 from ledger.errors import Conflict, InvalidInput, NotFound
 from ledger.keys import MasterKey, new_key, unwrap_signing_key, wrap_signing_key
 from ledger.repository import tenants as repo
-from verification.checkpoint import Checkpoint, sign_checkpoint, verifier_key
+from verification.checkpoint import Checkpoint, sign_checkpoint, sign_note, verifier_key
 from verification.compact import CompactRange
 from verification.entry import ZERO_HASH
 
@@ -140,3 +140,12 @@ class Tenants:
         if context.signing_key is None:
             context.signing_key = unwrap_signing_key(self._master, context.signing_key_wrapped, context.origin)
         return sign_checkpoint(Checkpoint(context.origin, size, root), context.signing_key)
+
+    def sign_text(self, context: TenantContext, body: str) -> str:
+        """A statement of the log (an erasure certificate's text) as a C2SP signed note under the log's
+        key. Its first line must not be the log's origin, so that it can never pass for a checkpoint."""
+        if body.split("\n", 1)[0] == context.origin:
+            raise ValueError("a statement must not begin like a checkpoint of the log")
+        if context.signing_key is None:
+            context.signing_key = unwrap_signing_key(self._master, context.signing_key_wrapped, context.origin)
+        return sign_note(body, context.origin, context.signing_key)

@@ -49,7 +49,7 @@ HEADER_FIELDS = frozenset(
 CHANNELS = frozenset({"phone", "email", "chat", "sms", "social", "video", "in_person", "api"})
 #: what an entry records (DESIGN §2 `kind`)
 KINDS = frozenset({"interaction", "document", "share", "access", "policy", "erasure", "key", "anchor",
-                   "assignment", "hold", "export"})
+                   "assignment", "hold", "export", "audit"})
 #: an opaque case id: 1-128 of letters, digits and . _ : -
 CASE_PATTERN = r"[A-Za-z0-9._:-]{1,128}"
 CASE_RE = re.compile(CASE_PATTERN + r"\Z")

@@ -1,7 +1,8 @@
 """What every query module shares (STYLE §12: every query lives in `ledger/repository/`).
 
 One module of queries per table group: tenants and logs, entries (with the case heads and the
-sequencing lock), tree nodes, checkpoints, subjects, data keys, anchoring rounds and leases. The entries queries have no
+sequencing lock), tree nodes, checkpoints, subjects, data keys, anchoring rounds and leases, documents
+and shares, compliance records. The entries queries have no
 update and no delete.
 """
 
@@ -24,9 +25,13 @@ from ledger.models import (
     DataKey,
     Document,
     Entry,
+    ErasureRequest,
+    Export,
     Lease,
+    LegalHold,
     Log,
     Node,
+    RetentionPolicy,
     Share,
     Subject,
     Tenant,
@@ -52,6 +57,10 @@ class tables:
     LS = cast(Table, Lease.__table__)
     D = cast(Table, Document.__table__)
     SH = cast(Table, Share.__table__)
+    RP = cast(Table, RetentionPolicy.__table__)
+    LH = cast(Table, LegalHold.__table__)
+    ER = cast(Table, ErasureRequest.__table__)
+    X = cast(Table, Export.__table__)
 
 
 def placeholder(conn: Connection) -> str:

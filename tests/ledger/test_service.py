@@ -95,14 +95,23 @@ def test_read_decrypts_and_binds_the_envelope(ledger: Ledger) -> None:
 
 def test_a_commitment_is_salted_and_checkable(ledger: Ledger) -> None:
     ledger.tenants.create("t")
-    receipt = ledger.appender.append("t", NewEntry(kind="interaction", content=b"%PDF-1.7 statement", subject_ref="c",
-                                                   commit=True))
+    receipt = ledger.appender.append("t", NewEntry(kind="interaction", content=b"%PDF-1.7 statement", subject_ref="c"))
     entry = ledger.reads.entry("t", receipt.seq)
     assert entry.salt is not None and len(entry.salt) == 32
     assert receipt.header["commit"] == hashlib.sha256(entry.salt + b"%PDF-1.7 statement").hexdigest()
     assert receipt.header["commit"] != hashlib.sha256(b"%PDF-1.7 statement").hexdigest()
-    plain = ledger.appender.append("t", _interaction())
-    assert plain.header["commit"] is None
+
+
+def test_every_entry_with_content_carries_a_commitment_and_one_without_none(ledger: Ledger) -> None:
+    """DESIGN §2 (issue 11 item 1): `commit` on every entry with content, by default."""
+    ledger.tenants.create("t")
+    with_content = ledger.appender.append_batch("t", [_interaction(), NewEntry(kind="access", content=b"{}")])
+    for appended in with_content:
+        entry = ledger.reads.entry("t", appended.seq)
+        assert entry.salt is not None and isinstance(entry.content, bytes)
+        assert appended.header["commit"] == hashlib.sha256(entry.salt + entry.content).hexdigest()
+    without = ledger.appender.append("t", NewEntry(kind="key", meta={"rotated": True}))
+    assert without.header["commit"] is None
 
 
 def test_subjects_map_to_random_handles_and_can_be_forgotten(ledger: Ledger) -> None:

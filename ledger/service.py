@@ -42,6 +42,8 @@ class Ledger:
                  clock: Callable[[], str] = utc_now) -> None:
         self.settings = settings
         self.engine = engine
+        #: the time source of every entry (RFC 3339 UTC); compliance measures retention by it too
+        self.clock = clock
         self.tenants = Tenants(engine, master, settings.instance, clock)
         self.subjects = Subjects(engine, self.tenants, clock)
         self.data_keys = DataKeys(engine, self.tenants, clock)

@@ -23,7 +23,7 @@ from compliance.assignments import CaseAssignments
 from ledger.appender import NewEntry
 from ledger.cases import CaseRule
 from ledger.content import render_content
-from ledger.errors import InvalidInput, NotFound, PolicyViolation
+from ledger.errors import Gone, InvalidInput, NotFound, PolicyViolation
 from ledger.reads import ReadEntry
 from ledger.service import Ledger
 from verification.receipt import Receipt
@@ -42,6 +42,13 @@ class Permission(StrEnum):
     READ_LOG = "log:read"
     READ_PROOFS = "proofs:read"
     ASSIGN_CASES = "cases:assign"
+    READ_COMPLIANCE = "compliance:read"
+    SET_RETENTION = "retention:write"
+    PLACE_HOLDS = "holds:place"
+    RELEASE_HOLDS = "holds:release"
+    REQUEST_ERASURE = "erasures:request"
+    RUN_COMPLIANCE = "compliance:run"
+    EXPORT = "exports:create"
 
 
 #: the permission table the README shows; auditors get content only with the "content" grant, and
@@ -54,6 +61,15 @@ PERMISSIONS: dict[Permission, frozenset[str]] = {
     Permission.READ_LOG: frozenset({"agent", "supervisor", "auditor", "admin", "client"}),
     Permission.READ_PROOFS: frozenset({"agent", "supervisor", "auditor", "admin", "client"}),
     Permission.ASSIGN_CASES: frozenset({"supervisor"}),
+    # compliance records (DESIGN §10): policies are the admin's; holds are placed by supervisors,
+    # admins and auditors and released by supervisors and admins; erasure is decided by the rules
+    Permission.READ_COMPLIANCE: frozenset({"supervisor", "auditor", "admin"}),
+    Permission.SET_RETENTION: frozenset({"admin"}),
+    Permission.PLACE_HOLDS: frozenset({"supervisor", "auditor", "admin"}),
+    Permission.RELEASE_HOLDS: frozenset({"supervisor", "admin"}),
+    Permission.REQUEST_ERASURE: frozenset({"supervisor", "admin"}),
+    Permission.RUN_COMPLIANCE: frozenset({"admin"}),
+    Permission.EXPORT: frozenset({"supervisor", "auditor"}),
 }
 
 
@@ -135,6 +151,9 @@ class AccessService:
             raise NotFound(f"no entry {seq}", seq=seq)
         if content:
             entry = self.ledger.reads.entry(tenant, seq)
+            if entry.erased:
+                raise Gone(f"the content of entry {seq} was erased: its keys were destroyed (the header and "
+                           "every proof remain)", seq=seq)
         if entry.content is not None:
             self._log_access(tenant, reader, [seq], None, purpose)
         return _entry_json(entry)

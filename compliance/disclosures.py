@@ -40,13 +40,13 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from ledger.connections import snapshot
+from ledger.connections import reading, snapshot
 from ledger.errors import InvalidInput, NotFound
 from ledger.repository import disclosures as repo
-from ledger.repository.tenants import get_log
+from ledger.repository.tenants import get_log, key_epoch
 from ledger.service import Ledger
 from ledger.shares import SHARE_ACTOR
-from verification.entry import CASE_RE, format_time, utc_now
+from verification.entry import CASE_RE, format_time
 
 __all__ = ["DEFAULT_YEARS", "AccessRow", "DisclosedDocument", "DisclosureReport", "DisclosureRow", "Disclosures"]
 
@@ -279,9 +279,10 @@ class _Scan:
 
 
 class Disclosures:
-    def __init__(self, ledger: Ledger, clock: Callable[[], str] = utc_now) -> None:
+    def __init__(self, ledger: Ledger, clock: Callable[[], str] | None = None) -> None:
         self._ledger = ledger
-        self._clock = clock
+        #: "now", for the default period: the ledger's own clock unless given
+        self._clock = ledger.clock if clock is None else clock
 
     def report(self, tenant: str, *, case: str | None = None, subject_ref: str | None = None,
                since: datetime | str | None = None, until: datetime | str | None = None) -> DisclosureReport:
@@ -303,6 +304,8 @@ class Disclosures:
         context = self._ledger.tenants.get(tenant)
         subject = None
         if subject_ref is not None:
+            with reading(self._ledger.engine) as conn:  # a mapping erased by another process is gone here too
+                context.sync(key_epoch(conn, context.log_id))
             subject = self._ledger.subjects.handle(tenant, subject_ref, create=False)
         with snapshot(self._ledger.engine) as conn:
             size = int(get_log(conn, context.log_id).size)

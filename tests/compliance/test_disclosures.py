@@ -20,6 +20,7 @@ from ledger.appender import NewEntry
 from ledger.documents import NewDocument
 from ledger.errors import InvalidInput, NotFound
 from ledger.service import Ledger
+from ledger.settings import Settings
 from ledger.shares import SHARE_ACTOR
 
 PDF = b"%PDF-1.7\n" + hashlib.sha256(b"statement").digest() * 100
@@ -184,6 +185,22 @@ def test_another_tenant_or_an_unknown_scope_is_not_found(story: Story) -> None:
         story.ledger.subjects.handle("acme", "CRM-404", create=False)
     with pytest.raises(NotFound):
         disclosures.report("nobody", case="C-1")
+
+
+def test_a_forgotten_subject_is_not_found_while_its_case_still_accounts(story: Story, settings: Settings) -> None:
+    """Erasure deletes the subject's mapping: the reference no longer leads to the log (NotFound,
+    not an empty accounting) — in another worker too, whose cache held it — while the case's
+    accounting still lists what was disclosed."""
+    worker = Ledger.open(settings)
+    try:
+        disclosures = Disclosures(worker)
+        assert disclosures.report("acme", subject_ref="CRM-1").disclosures  # its mapping is cached there now
+        story.ledger.subjects.forget("acme", "CRM-1")
+        with pytest.raises(NotFound):
+            disclosures.report("acme", subject_ref="CRM-1")
+        assert _events(disclosures.report("acme", case="C-1")) == C1_EVENTS
+    finally:
+        worker.close()
 
 
 def test_the_period_bounds_the_rows(story: Story) -> None:

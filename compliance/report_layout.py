@@ -15,8 +15,10 @@ from __future__ import annotations
 import functools
 import shutil
 import tempfile
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -28,11 +30,15 @@ from reportlab.pdfgen.canvas import Canvas
 
 from compliance.pdf_writer import concatenate
 
-__all__ = ["FONT", "FONT_BOLD", "MARGIN", "PART_PAGES", "Column", "PageWriter", "TableWriter", "markup",
-           "printable", "register_fonts", "wrap"]
+__all__ = ["FONT", "FONT_BOLD", "MARGIN", "PART_PAGES", "PLAIN_BOLD", "PLAIN_FONT", "Column", "PageWriter",
+           "TableWriter", "cell_lines", "markup", "printable", "register_fonts", "wrap"]
 
 FONT = "CaseledgerSans"
 FONT_BOLD = "CaseledgerSans-Bold"
+#: the standard Type 1 fonts, for table text they can draw (WinAnsi): ReportLab draws them several times
+#: faster than an embedded TrueType subset, which it maps character by character in Python
+PLAIN_FONT = "Helvetica"
+PLAIN_BOLD = "Helvetica-Bold"
 MARGIN = 36.0
 #: pages per ReportLab canvas before it is saved to a part file and a new one begun
 PART_PAGES = 100
@@ -71,7 +77,7 @@ def printable(text: str) -> str:
     for ch in text:
         if ch in "\t\r\n":
             out.append(" ")
-        elif ch.isprintable() and ord(ch) in drawable:
+        elif ch.isprintable() and ord(ch) <= 0xFFFF and ord(ch) in drawable:  # ReportLab maps no astral char
             out.append(ch)
         else:
             out.append(f"[U+{ord(ch):04X}]")
@@ -87,48 +93,53 @@ def markup(text: str) -> str:
     return escape(printable(text))
 
 
+def cell_lines(text: str, width: float, size: float) -> tuple[str, list[str]]:
+    """The font for `text` (standard Type 1 where WinAnsi holds it, else FONT) and its lines wrapped to `width`."""
+    shown = "\n".join(printable(line) for line in text.split("\n"))
+    try:
+        shown.encode("cp1252")
+        font = PLAIN_FONT
+    except UnicodeEncodeError:
+        font = FONT
+    return font, wrap(shown, width, font, size)
+
+
 def wrap(text: str, width: float, font: str, size: float) -> list[str]:
     """`text` broken into lines no wider than `width`: at spaces where it can, inside a word where it must.
 
     Line breaks in `text` are kept; the result always has at least one line, and never raises
-    however long or unbroken the text.
+    however long or unbroken the text. Widths are summed from the font's advances (ReportLab
+    applies no kerning), one pass per paragraph, so wrapping costs no more than measuring.
     """
-    def measure(s: str) -> float:
-        return float(pdfmetrics.stringWidth(s, font, size))
-
+    advances = _advances(font)
+    limit = width * 1000 / size
     lines: list[str] = []
     for raw in text.split("\n"):
         para = printable(raw)
-        if measure(para) <= width:
-            lines.append(para)
-            continue
-        space = measure(" ")
-        line, line_w = "", 0.0
-        for word in para.split(" "):
-            word_w = measure(word)
-            if line and line_w + space + word_w <= width:
-                line, line_w = f"{line} {word}", line_w + space + word_w
-                continue
-            if line:
-                lines.append(line)
-            line, line_w = word, word_w
-            while line_w > width and len(line) > 1:
-                cut, cut_w = _fitting_prefix(line, width, measure)
-                lines.append(line[:cut])
-                line, line_w = line[cut:], line_w - cut_w
-        lines.append(line)
+        cum = [0.0, *accumulate(advances(para))]
+        start, n = 0, len(para)
+        while cum[n] - cum[start] > limit:
+            end = max(bisect_right(cum, cum[start] + limit) - 1, start + 1)  # para[start:end] fits (or is 1 char)
+            space = para.rfind(" ", start + 1, end + 1)
+            if space > start:
+                lines.append(para[start:space])
+                start = space + 1
+            else:
+                lines.append(para[start:end])
+                start = end
+        lines.append(para[start:])
     return lines
 
 
-def _fitting_prefix(word: str, width: float, measure: Callable[[str], float]) -> tuple[int, float]:
-    """The length (at least 1) and width of the longest prefix of `word` that fits `width`."""
-    total = 0.0
-    for i, ch in enumerate(word):
-        w = measure(ch)
-        if total + w > width and i > 0:
-            return i, total
-        total += w
-    return len(word), total
+@functools.cache
+def _advances(font: str) -> Callable[[str], list[float]]:
+    """Per-character advance widths (1/1000 em) in `font`, as ReportLab's stringWidth sums them."""
+    face = pdfmetrics.getFont(font)
+    if isinstance(face, TTFont):
+        table, default = face.face.charWidths, face.face.defaultWidth
+        return lambda s: [table.get(ord(ch), default) for ch in s]
+    widths = face.widths  # a standard font in WinAnsi: callers hand it only cp1252 text
+    return lambda s: [widths[b] for b in s.encode("cp1252")]
 
 
 class PageWriter:
@@ -137,7 +148,7 @@ class PageWriter:
     def __init__(self, out_path: Path, footer: str, *, title: str) -> None:
         register_fonts()
         self._out_path = out_path
-        self._footer = printable(footer)
+        self._footer_font, (self._footer, *_) = cell_lines(footer, float("inf"), _FOOTER_SIZE)
         self._title = title
         self._dir = Path(tempfile.mkdtemp(prefix="caseledger-report-"))
         self._parts: list[Path] = []
@@ -163,7 +174,7 @@ class PageWriter:
     def end_page(self) -> None:
         c = self.canvas
         width = self.size[0]
-        c.setFont(FONT, _FOOTER_SIZE)
+        c.setFont(self._footer_font, _FOOTER_SIZE)
         c.setFillGray(0.3)
         c.drawString(MARGIN, MARGIN / 2, self._footer)
         c.drawRightString(width - MARGIN, MARGIN / 2, f"page {self.page_no}")
@@ -233,7 +244,7 @@ class TableWriter:
         c.setFillGray(0.88)
         c.rect(MARGIN, y - height, sum(col.width for col in self._columns), height, stroke=0, fill=1)
         c.setFillGray(0)
-        c.setFont(FONT_BOLD, self.SIZE)
+        c.setFont(PLAIN_BOLD, self.SIZE)
         x = MARGIN
         for col in self._columns:
             c.drawString(x + self.PAD, y - self.PAD - self.SIZE, col.title)
@@ -246,9 +257,9 @@ class TableWriter:
         """Draw one row; `cells` is plain text (never markup), one string per column."""
         if not self._open:
             self._new_page()
-        wrapped = [wrap(text, col.width - 2 * self.PAD, FONT, self.SIZE) for text, col in zip(cells, self._columns,
-                                                                                           strict=True)]
-        remaining = max(len(lines) for lines in wrapped)
+        cells_ = [cell_lines(text, col.width - 2 * self.PAD, self.SIZE)
+                  for text, col in zip(cells, self._columns, strict=True)]
+        remaining = max(len(lines) for _, lines in cells_)
         start = 0
         while remaining:
             fit = int((self._y - self._bottom() - 2 * self.PAD) // self.LEADING)
@@ -256,22 +267,29 @@ class TableWriter:
                 self._new_page()  # keep a row whole when a page can hold it; never start one on a scrap
                 continue
             take = min(fit, remaining)
-            self._draw_slice(wrapped, start, take)
+            self._draw_slice(cells_, start, take)
             start += take
             remaining -= take
         self.rows += 1
 
-    def _draw_slice(self, wrapped: list[list[str]], start: int, count: int) -> None:
+    def _draw_slice(self, cells: list[tuple[str, list[str]]], start: int, count: int) -> None:
         c = self._pages.canvas
-        c.setFont(FONT, self.SIZE)
+        text = c.beginText()  # one text object per row: far fewer operators than one per string
+        current = ""
         top = self._y
         x = MARGIN
-        for lines, col in zip(wrapped, self._columns, strict=True):
+        for (font, lines), col in zip(cells, self._columns, strict=True):
             y = top - self.PAD - self.SIZE
+            if font != current:
+                text.setFont(font, self.SIZE)
+                current = font
             for line in lines[start:start + count]:
-                c.drawString(x + self.PAD, y, line)
+                if line:
+                    text.setTextOrigin(x + self.PAD, y)
+                    text.textOut(line)
                 y -= self.LEADING
             x += col.width
+        c.drawText(text)
         self._y = top - count * self.LEADING - 2 * self.PAD
         c.setStrokeGray(0.75)
         c.setLineWidth(0.3)

@@ -228,8 +228,8 @@ def _summary(v: VerificationSummary) -> list[Flowable]:
 
 
 _ENTRY_COLUMNS = (
-    Column("time", 132), Column("seq", 40), Column("kind", 56), Column("channel", 46), Column("actor", 80),
-    Column("case", 64), Column("entry hash", 84),
+    Column("time", 120), Column("seq", 36), Column("kind", 52), Column("channel", 44), Column("actor", 72),
+    Column("case", 54), Column("entry hash", 74),
 )
 
 
@@ -260,13 +260,13 @@ def _content_cell(e: EntryRow) -> str:
 def _disclosures(pages: PageWriter, disclosures: Iterable[DisclosureRow], accesses: Iterable[AccessRow]) -> None:
     width = _LANDSCAPE[0] - 2 * MARGIN
     table = TableWriter(pages, "Accounting of disclosures", (
-        Column("date", 132), Column("recipient", 130), Column("address", 150),
-        Column("what was disclosed", width - 132 - 130 - 150 - 140), Column("purpose", 140)), _LANDSCAPE)
+        Column("date", 120), Column("recipient", 130), Column("address", 150),
+        Column("what was disclosed", width - 120 - 130 - 150 - 140), Column("purpose", 140)), _LANDSCAPE)
     for d in disclosures:
         table.add((d.date, d.recipient or "(not recorded)", d.address or "", d.description, d.purpose or ""))
     table.close("No disclosures in this scope and period.")
     table = TableWriter(pages, "Internal accesses", (
-        Column("when", 132), Column("who", 140), Column("what", width - 132 - 140 - 180), Column("purpose", 180)),
+        Column("when", 120), Column("who", 140), Column("what", width - 120 - 140 - 180), Column("purpose", 180)),
         _LANDSCAPE)
     for a in accesses:
         table.add((a.when, a.who, a.what, a.purpose or ""))

@@ -169,7 +169,7 @@ def instance_signer(key_path: Path, cert_path: Path) -> InstanceSigner:
     der_key = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     asn1_cert = asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
-    registry = SimpleCertificateStore()
+    registry = SimpleCertificateStore()  # type: ignore[no-untyped-call]  # unannotated in pyhanko-certvalidator
     registry.register(asn1_cert)
     signer = signers.SimpleSigner(signing_cert=asn1_cert, signing_key=asn1_keys.PrivateKeyInfo.load(der_key),
                                   cert_registry=registry)

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from ledger.cases import CaseRule, apply_entry, staff_of
-from ledger.connections import writing
+from ledger.connections import reading, writing
 from ledger.datakeys import NO_SUBJECT, DataKeys
 from ledger.db import WalCheckpointer, WriterLock
 from ledger.envelope import SALT_SIZE, content_aad, seal
@@ -29,6 +29,7 @@ from ledger.errors import Conflict, InvalidInput, PolicyViolation, TooLarge
 from ledger.groupcommit import BackgroundBatcher, GroupCommitter
 from ledger.reads import stored_header
 from ledger.repository import entries as repo
+from ledger.repository.tenants import key_epoch
 from ledger.subjects import Subjects
 from ledger.tenants import TenantContext, Tenants
 from ledger.tree import stored_hash_index
@@ -259,7 +260,11 @@ class Appender:
             return []
         context = self._tenants.get(tenant)
         refs = {entry.subject_ref for entry in entries if entry.subject_ref}
+        handled = any(entry.subject is not None for entry in entries)
         for _attempt in range(3):
+            if handled and not refs:  # nothing else reads the key epoch the header's handle is checked at
+                with reading(self._engine) as conn:
+                    context.sync(key_epoch(conn, context.log_id))
             handles = self._subjects.handles(context, refs) if refs else {}
             handles_epoch = context.epoch
             prepared = [self._prepare(context, entry, handles) for entry in entries]

@@ -108,6 +108,11 @@ class Tenants:
             raise Conflict(f"tenant {name!r} already exists", tenant=name) from None
         return TenantInfo(name, origin, verifier_key(origin, signing_key.public_key()))
 
+    def names(self) -> list[str]:
+        """Every tenant's name, in order (for the deployment-wide tasks: compliance runs, audits)."""
+        with reading(self._engine) as conn:
+            return repo.tenant_names(conn)
+
     def get(self, name: str) -> TenantContext:
         """The tenant's context, cached for the life of the process (a tenant is never renamed)."""
         context = self._cache.get(name)

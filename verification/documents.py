@@ -17,6 +17,12 @@ from verification.document_receipt import (
     DocumentReceipt,
     verify_document_receipt,
 )
+from verification.erasure_certificate import (
+    ERASURE_CERTIFICATE_TYPE,
+    ERASURE_CERTIFICATE_VERSION,
+    ErasureCertificate,
+    verify_erasure_certificate,
+)
 from verification.errors import FormatError
 from verification.fields import mapping
 from verification.proofs import (
@@ -47,6 +53,13 @@ def _verify_bundle(bundle: Bundle, trust: Trust, *, root: bytes | None = None) -
     return verify_bundle(bundle, trust, root=root).to_json()
 
 
+def _verify_certificate(certificate: ErasureCertificate, trust: Trust, *, root: bytes | None = None
+                        ) -> dict[str, Any]:
+    if root is not None:
+        raise FormatError("an erasure certificate is checked against the log's key, not a root")
+    return verify_erasure_certificate(certificate, trust)
+
+
 #: document type -> version -> parse and verify
 DOCUMENT_TYPES: dict[str, dict[int, Handler]] = {
     RECEIPT_TYPE: {RECEIPT_VERSION: _handler(Receipt.from_json, verify_receipt)},
@@ -57,6 +70,8 @@ DOCUMENT_TYPES: dict[str, dict[int, Handler]] = {
     DOCUMENT_RECEIPT_TYPE: {
         DOCUMENT_RECEIPT_VERSION: _handler(DocumentReceipt.from_json, verify_document_receipt)},
     BUNDLE_TYPE: {BUNDLE_VERSION: _handler(Bundle.from_json, _verify_bundle)},
+    ERASURE_CERTIFICATE_TYPE: {ERASURE_CERTIFICATE_VERSION: _handler(ErasureCertificate.from_json,
+                                                                     _verify_certificate)},
 }
 
 

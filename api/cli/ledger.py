@@ -139,6 +139,9 @@ def read(tenant: TenantOpt, seq: Annotated[int, typer.Option(min=0)]) -> None:
     elif entry.content is not None:
         out |= render_content(entry.content)
     emit(out)
+    if entry.erased:
+        sys.stderr.write(f"caseledger: the content of entry {seq} was erased (its keys were destroyed); "
+                         "the header and every proof remain\n")
 
 
 @app.command()

@@ -10,7 +10,7 @@ from ledger.repository.base import Record, tables
 _T = tables.T
 _L = tables.L
 
-__all__ = ["bump_key_epoch", "get_log", "get_tenant", "insert_log", "insert_tenant", "key_epoch"]
+__all__ = ["bump_key_epoch", "get_log", "get_tenant", "insert_log", "insert_tenant", "key_epoch", "tenant_names"]
 
 
 def insert_tenant(conn: Connection, name: str, created_at: str, wrapped_key: bytes) -> int:
@@ -45,3 +45,7 @@ def key_epoch(conn: Connection, log_id: int) -> int:
 def bump_key_epoch(conn: Connection, log_id: int) -> None:
     """Tell every process that subject mappings or data keys of this log changed."""
     conn.execute(update(_L).where(_L.c.id == log_id).values(key_epoch=_L.c.key_epoch + 1))
+
+
+def tenant_names(conn: Connection) -> list[str]:
+    return [str(row.name) for row in conn.execute(select(_T.c.name).order_by(_T.c.name))]

@@ -40,10 +40,10 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from ledger.connections import reading, snapshot
+from ledger.connections import snapshot
 from ledger.errors import InvalidInput, NotFound
 from ledger.repository import disclosures as repo
-from ledger.repository.tenants import get_log, key_epoch
+from ledger.repository.tenants import get_log
 from ledger.service import Ledger
 from ledger.shares import SHARE_ACTOR
 from verification.entry import CASE_RE, format_time
@@ -285,14 +285,17 @@ class Disclosures:
         self._clock = ledger.clock if clock is None else clock
 
     def report(self, tenant: str, *, case: str | None = None, subject_ref: str | None = None,
-               since: datetime | str | None = None, until: datetime | str | None = None) -> DisclosureReport:
+               since: datetime | str | None = None, until: datetime | str | None = None,
+               subject: str | None = None) -> DisclosureReport:
         """The disclosures and internal accesses of a case or of a subject (exactly one) over
         [since, until): by default `until` is now and `since` six years before `until`.
 
         `NotFound` for a case without entries in `tenant`'s log and for a subject reference without
         a mapping (never created, or erased); `InvalidInput` for a malformed scope or period.
+        `subject`, a subject's handle, stands for `subject_ref` where the reference is not at hand
+        (an export of a subject, built after it was asked for).
         """
-        if (case is None) == (subject_ref is None):
+        if sum(x is not None for x in (case, subject_ref, subject)) != 1:
             raise InvalidInput("name exactly one of case and subject_ref")
         if case is not None and (not isinstance(case, str) or not CASE_RE.match(case)):
             raise InvalidInput("case id must be 1-128 of letters, digits and . _ : -")
@@ -302,10 +305,7 @@ class Disclosures:
         if start >= end:
             raise InvalidInput("the period must begin before it ends (since < until)")
         context = self._ledger.tenants.get(tenant)
-        subject = None
-        if subject_ref is not None:
-            with reading(self._ledger.engine) as conn:  # a mapping erased by another process is gone here too
-                context.sync(key_epoch(conn, context.log_id))
+        if subject_ref is not None:  # a lookup: a mapping erased by another process is gone here too
             subject = self._ledger.subjects.handle(tenant, subject_ref, create=False)
         with snapshot(self._ledger.engine) as conn:
             size = int(get_log(conn, context.log_id).size)

@@ -112,25 +112,23 @@ class Erasures:
     # ------------------------------------------------------------------ deciding
 
     def standing(self, tenant: str, subject: str, book: PolicyBook | None = None) -> _Standing:
-        context = self._ledger.tenants.get(tenant)
         book = book or self._retention.book(tenant)
         seqs: list[int] = []
         cases: set[str] = set()
         documents: list[str] = []
         ends: list[date] = []
-        with reading(self._ledger.engine) as conn:
-            for row in repo.subject_entries(conn, context.log_id, subject):
-                header = json.loads(bytes(row.header))
-                if row.case_id is not None:
-                    cases.add(str(row.case_id))
-                if row.key_id is None:
-                    continue
-                seqs.append(int(row.seq))
-                if row.kind == "document":
-                    documents.append(str(header["id"]))
-                end = book.ends(int(row.seq), str(row.kind), entry_date(header))
-                if end is not None:
-                    ends.append(end)
+        for entry in self._ledger.reads.of_subject(tenant, subject, decrypt=False):
+            header = entry.header
+            if header["case"] is not None:
+                cases.add(str(header["case"]))
+            if header["key"] is None:
+                continue
+            seqs.append(entry.seq)
+            if header["kind"] == "document":
+                documents.append(str(header["id"]))
+            end = book.ends(entry.seq, str(header["kind"]), entry_date(header))
+            if end is not None:
+                ends.append(end)
         holds = self._holds.covering(tenant, cases=cases, subject=subject)
         return _Standing(tuple(seqs), frozenset(cases), tuple(documents), max(ends) if ends else None, holds)
 

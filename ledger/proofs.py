@@ -101,6 +101,17 @@ class Proofs:
                                 tuple(p.hex() for p in consistency_proof(first, second, read)),
                                 self._tenants.sign(context, second, second_root) if signed else None)
 
+    def range_edges(self, tenant: str, start: int, end: int, size: int) -> tuple[list[bytes], list[bytes]]:
+        """The ``left`` and ``right`` hashes of a range proof of [start, end) in the tree of `size`,
+        without the range's own leaves and without `MAX_RANGE` (an export streams those itself)."""
+        context = self._tenants.get(tenant)
+        if not 0 <= start < end <= size:
+            raise InvalidInput(f"a range needs 0 <= start < end <= size ({size})")
+        left, right = range_indexes(start, end, size)
+        with reading(self._engine) as conn:
+            read = self._read(conn, context, size, "size", [*left, *right])
+        return range_proof(start, end, size, read)
+
     def range(self, tenant: str, start: int, end: int, size: int | None = None, *, signed: bool = False) -> RangeProof:
         """DESIGN §3 range proof that entries [start, end) sit at those positions of the tree of `size`."""
         context = self._tenants.get(tenant)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine
 
@@ -47,6 +48,20 @@ def stored_header(data: bytes) -> dict[str, Any]:
     return value
 
 
+class _PagedRow(NamedTuple):
+    """A row of `repo.entry_pages`, with the names `Reads._open` reads."""
+
+    seq: int
+    entry_id: str
+    kind: str
+    case_id: str | None
+    subject: str | None
+    key_id: str | None
+    header: bytes
+    entry_hash: bytes
+    envelope: bytes | None
+
+
 class Reads:
     def __init__(self, engine: Engine, tenants: Tenants, data_keys: DataKeys) -> None:
         self._engine = engine
@@ -80,6 +95,40 @@ class Reads:
             rows = repo.entries_page(conn, context.log_id, after + 1, limit)
         return [ReadEntry(int(row.seq), stored_header(bytes(row.header)), bytes(row.entry_hash).hex(), None, None,
                           False) for row in rows]
+
+    def span(self, tenant: str, start: int, end: int, *, decrypt: bool = True) -> Iterator[ReadEntry]:
+        """Entries [start, end) in order, read a page at a time over one snapshot (for exports)."""
+        context = self._tenants.get(tenant)
+        with reading(self._engine) as conn:
+            if decrypt:
+                context.sync(key_epoch(conn, context.log_id))
+            for page in repo.entry_pages(conn, context.log_id, start, end):
+                for row in page:
+                    yield self._open(context, _PagedRow(*row), decrypt)
+
+    def of_subject(self, tenant: str, subject: str, *, decrypt: bool = True) -> Iterator[ReadEntry]:
+        """Every entry of the subject with handle `subject`, in order, a page at a time."""
+        context = self._tenants.get(tenant)
+        with reading(self._engine) as conn:
+            if decrypt:
+                context.sync(key_epoch(conn, context.log_id))
+            for row in repo.subject_entries(conn, context.log_id, subject):
+                yield self._open(context, row, decrypt)
+
+    def seq_at(self, tenant: str, time: str) -> int:
+        """The first seq whose header time is at or after `time` (a header time; the log's size if
+        none is): entry times never decrease, so a binary search over stored headers finds it."""
+        context = self._tenants.get(tenant)
+        with reading(self._engine) as conn:
+            low, high = 0, repo.count_entries(conn, context.log_id)
+            while low < high:
+                middle = (low + high) // 2
+                row = repo.read_entry(conn, context.log_id, middle)
+                if row is None or stored_header(bytes(row.header))["time"] >= time:
+                    high = middle
+                else:
+                    low = middle + 1
+        return low
 
     def _open(self, context: TenantContext, row: Any, decrypt: bool) -> ReadEntry:
         header = stored_header(bytes(row.header))

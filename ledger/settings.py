@@ -60,6 +60,16 @@ class Settings(BaseSettings):
     #: seconds to wait for a round's transaction to be confirmed before leaving it for the next run
     anchor_timeout: float = Field(default=600.0, gt=0)
 
+    #: the instance's key and X.509 certificate (PEM) that sign exported PDF reports (PAdES); in
+    #: development a self-signed pair is made in the data directory on first use
+    report_key_file: Path | None = None
+    report_cert_file: Path | None = None
+
+    @property
+    def report_signing_paths(self) -> tuple[Path, Path]:
+        return (self.report_key_file or self.data_dir / "keys" / "report-signing.key",
+                self.report_cert_file or self.data_dir / "keys" / "report-signing.pem")
+
     @property
     def anchoring(self) -> bool:
         return bool(self.anchor_rpc_url)
@@ -138,6 +148,10 @@ class Settings(BaseSettings):
                 raise ConfigurationError("anchoring needs CASELEDGER_ANCHOR_CHAIN_ID, CASELEDGER_ANCHOR_CONTRACT "
                                          "and CASELEDGER_ANCHOR_KEY_FILE beside CASELEDGER_ANCHOR_RPC_URL")
             check_key_file(self.anchor_key_file)
+        if (self.report_key_file is None) != (self.report_cert_file is None):
+            raise ConfigurationError("give both CASELEDGER_REPORT_KEY_FILE and CASELEDGER_REPORT_CERT_FILE, or neither")
+        if self.report_key_file is not None:
+            check_key_file(self.report_key_file)
 
 
 def decode_key(text: str, source: str) -> bytes:

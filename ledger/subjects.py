@@ -40,6 +40,9 @@ class Subjects:
             if not ref or len(ref) > MAX_REF_LENGTH:
                 raise InvalidInput(f"a subject reference must be 1-{MAX_REF_LENGTH} characters")
         macs = {subject_ref_mac(context.tenant_key, ref): ref for ref in refs}
+        if not create:  # a lookup (erasure, reports) must not trust a mapping erased by another process
+            with reading(self._engine) as conn:
+                context.sync(key_epoch(conn, context.log_id))
         handles = {macs[mac]: context.subjects[mac] for mac in macs if mac in context.subjects}
         if len(handles) == len(macs):
             return handles

@@ -6,7 +6,6 @@ so the table and the log never disagree; the rules live in `compliance/`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, insert, or_, select, update
@@ -14,19 +13,17 @@ from sqlalchemy.engine import Connection
 
 from ledger.repository.base import Record, tables
 
-__all__ = ["active_holds", "delete_subject_handle", "due_requests", "get_export", "get_hold", "get_request",
-           "holds_of_log", "insert_export", "insert_hold", "insert_policy", "insert_request", "latest_policy",
-           "policies_of_log", "release_hold", "requests_of_log", "set_certificate", "subject_entries",
+__all__ = ["active_holds", "delete_subject_handle", "due_requests", "exports_in", "get_export", "get_hold",
+           "get_request", "holds_of_log", "insert_export", "insert_hold", "insert_policy", "insert_request",
+           "latest_policy", "policies_of_log", "release_hold", "requests_of_log", "set_certificate",
            "subjects_with_keys", "update_export", "update_request"]
 
 _RP = tables.RP
 _LH = tables.LH
 _ER = tables.ER
 _X = tables.X
-_E = tables.E
 _S = tables.S
 _K = tables.K
-_PAGE = 1000
 
 
 # ------------------------------------------------------------------ retention policies
@@ -83,19 +80,6 @@ def active_holds(conn: Connection, log_id: int, *, cases: set[str], subject: str
 
 # ------------------------------------------------------------------ a subject's entries and keys
 
-def subject_entries(conn: Connection, log_id: int, subject: str) -> Iterator[Record]:
-    """seq, kind, case, key and header of every entry of `subject`, in order, a page at a time."""
-    query = (select(_E.c.seq, _E.c.kind, _E.c.case_id, _E.c.key_id, _E.c.header)
-             .where(_E.c.log_id == log_id, _E.c.subject == subject).order_by(_E.c.seq).limit(_PAGE))
-    after = -1
-    while True:
-        rows = conn.execute(query.where(_E.c.seq > after)).all()
-        yield from rows
-        if len(rows) < _PAGE:
-            return
-        after = int(rows[-1].seq)
-
-
 def subjects_with_keys(conn: Connection, tenant_id: int) -> list[str]:
     """Subject handles that still have a data key not destroyed."""
     query = (select(_K.c.subject).where(_K.c.tenant_id == tenant_id, _K.c.subject != "", _K.c.wrapped.is_not(None))
@@ -147,6 +131,11 @@ def insert_export(conn: Connection, values: dict[str, Any]) -> None:
 
 def get_export(conn: Connection, log_id: int, export_id: str) -> Record | None:
     return conn.execute(select(_X).where(_X.c.export_id == export_id, _X.c.log_id == log_id)).first()
+
+
+def exports_in(conn: Connection, log_id: int, status: str) -> list[str]:
+    query = select(_X.c.export_id).where(_X.c.log_id == log_id, _X.c.status == status).order_by(_X.c.export_seq)
+    return [str(row.export_id) for row in conn.execute(query)]
 
 
 def update_export(conn: Connection, export_id: str, status: str, values: dict[str, Any]) -> bool:

@@ -2,15 +2,14 @@
 held in memory whole (ISO 32000-1 §7.5: file structure, cross-reference table, incremental updates).
 
 qpdf (pikepdf) and ReportLab both keep every object of a document in memory while they write it;
-for a report of thousands of pages that grows with its length. Here pikepdf only *reads* — one part
-file at a time, or the few objects of a finished file that an update touches — and the bytes are
-written straight to the output.
+for a report of thousands of pages that grows with its length. Here pikepdf only *reads*, one part
+file at a time, and the bytes are written straight to the output; `ObjectWriter` also appends the
+incremental update that attaches the bundle (`compliance.report_sign`).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
@@ -19,11 +18,10 @@ from typing import BinaryIO
 
 import pikepdf
 
-__all__ = ["ObjectWriter", "concatenate", "find_startxref", "serialize"]
+__all__ = ["ObjectWriter", "concatenate", "serialize"]
 
 _HEADER = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"
 _INHERITED = ("/Resources", "/MediaBox", "/CropBox", "/Rotate")
-_STARTXREF = re.compile(rb"startxref\s+(\d+)\s+%%EOF\s*\Z")
 
 Ref = Callable[[pikepdf.Object], bytes]
 
@@ -205,14 +203,3 @@ def concatenate(parts: Sequence[Path], out_path: Path, *, title: str, creator: s
             bytes(pikepdf.String(f"{creator} (ReportLab)").unparse())))
         file_id = os.urandom(16).hex().encode()
         w.finish(b"/Root %d 0 R /Info %d 0 R /ID [<%s> <%s>]" % (catalog, info, file_id, file_id))
-
-
-def find_startxref(path: Path) -> int:
-    """The offset of the last cross-reference section of the PDF at `path` (its ``startxref``)."""
-    with open(path, "rb") as f:
-        f.seek(0, os.SEEK_END)
-        f.seek(max(0, f.tell() - 1024))
-        match = _STARTXREF.search(f.read())
-    if match is None:
-        raise ValueError("no startxref at the end of the file")
-    return int(match.group(1))

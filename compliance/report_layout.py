@@ -6,7 +6,7 @@ drawn on one canvas grows with its length. `PageWriter` therefore draws `PART_PA
 canvas into part files in a private temporary directory and joins them part by part
 (`compliance.pdf_writer.concatenate`), so memory stays flat however long the report.
 
-Table cells are drawn with `drawString`, which takes text literally: no markup is ever parsed there.
+Table cells are drawn as text objects, which take text literally: no markup is ever parsed there.
 Text that goes into a `Paragraph` must pass through `markup` (escaped) first.
 """
 
@@ -108,8 +108,9 @@ def wrap(text: str, width: float, font: str, size: float) -> list[str]:
     """`text` broken into lines no wider than `width`: at spaces where it can, inside a word where it must.
 
     Line breaks in `text` are kept; the result always has at least one line, and never raises
-    however long or unbroken the text. Widths are summed from the font's advances (ReportLab
-    applies no kerning), one pass per paragraph, so wrapping costs no more than measuring.
+    however long or unbroken the text. `text` must be drawable in `font` (`cell_lines` sees to it).
+    Widths are summed from the font's advances (ReportLab applies no kerning), one pass per
+    paragraph, so wrapping costs no more than measuring.
     """
     advances = _advances(font)
     limit = width * 1000 / size

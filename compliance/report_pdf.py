@@ -180,8 +180,11 @@ def _flow(pages: PageWriter, story: list[Flowable]) -> None:
             parts = frame.split(queue[0], pages.canvas)
             if parts and frame.add(parts[0], pages.canvas, trySplit=1):
                 queue[0:1] = parts[1:]
-            elif not placed:  # not even an empty page holds it, and it cannot split: drop it, never loop
-                queue.pop(0)
+            elif not placed:  # not even an empty page holds it, and it cannot split: say so, never loop
+                if not getattr(queue.pop(0), "caseledger_note", False):
+                    note = Paragraph("[This item is too large to lay out here; it is in the attached bundle.]", _SMALL)
+                    note.caseledger_note = True
+                    queue.insert(0, note)
             break
         pages.end_page()
 

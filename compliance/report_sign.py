@@ -11,6 +11,7 @@ written in chunks.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 from collections.abc import Iterator
@@ -25,14 +26,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError as PyHankoPdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from compliance.errors import ReportError
-from compliance.pdf_writer import ObjectWriter, find_startxref, serialize
+from compliance.pdf_writer import ObjectWriter
 from compliance.report_pdf import BUNDLE_NAME
 
 __all__ = [
@@ -70,16 +73,23 @@ def _pdf_name(name: str) -> bytes:
     return bytes(pikepdf.Name(name).unparse())
 
 
-def _same(obj: pikepdf.Object) -> bytes:
-    """A reference to `obj` as numbered in its own file (an incremental update keeps every number)."""
-    return b"%d %d R" % obj.objgen
+def _syntax(obj: generic.PdfObject) -> bytes:
+    """`obj` in PDF syntax, its references as numbered in its own file (an incremental update keeps them)."""
+    out = io.BytesIO()
+    obj.write_to_stream(out, None)
+    return out.getvalue()
+
+
+def _entries(d: generic.DictionaryObject, skip: tuple[str, ...]) -> bytes:
+    return b"".join(_syntax(generic.NameObject(k)) + b" " + _syntax(d.raw_get(k)) + b" " for k in d if k not in skip)
 
 
 @dataclass(frozen=True)
 class _Catalog:
     """What an incremental update needs from the PDF it extends."""
 
-    objgen: tuple[int, int]
+    number: int
+    generation: int
     entries: bytes  # the catalog's entries, less /Names and /AF
     names: bytes  # the /Names entries, less /EmbeddedFiles
     trailer: bytes  # /Root, /Info and /ID for the new trailer
@@ -88,28 +98,31 @@ class _Catalog:
 
 
 def _read_catalog(pdf_path: Path) -> _Catalog:
-    prev = find_startxref(pdf_path)
-    with pikepdf.open(pdf_path) as pdf:  # reads only the objects touched here
-        root = pdf.Root
-        names = root.get("/Names")
-        names = names if isinstance(names, pikepdf.Dictionary) else pikepdf.Dictionary()
-        if "/AF" in root or "/EmbeddedFiles" in names:
-            raise ReportError("the PDF already carries attachments")
-        if not root.is_indirect:
+    """Read the catalog and trailer with pyHanko's reader, which resolves only what is asked for.
+
+    Why not pikepdf here: qpdf sets up every object of the file on opening it, about 1.8 KB each,
+    which for a report of 100,000 entries would be the largest allocation of the whole export.
+    """
+    with open(pdf_path, "rb") as f:
+        reader = PdfFileReader(f, strict=False)
+        root_ref = reader.trailer.raw_get("/Root")
+        if not isinstance(root_ref, generic.IndirectObject):
             raise ReportError("the PDF's catalog is not an indirect object")
-        trailer = b"/Root %d %d R" % root.objgen
+        root = reader.root
+        names = root.get("/Names")
+        if "/AF" in root or (isinstance(names, generic.DictionaryObject) and "/EmbeddedFiles" in names):
+            raise ReportError("the PDF already carries attachments")
+        if reader.last_startxref is None:
+            raise ReportError("the PDF has no cross-reference section")
+        trailer = b"/Root " + _syntax(root_ref)
         for key in ("/Info", "/ID"):
-            if key in pdf.trailer:
-                trailer += b" " + _pdf_name(key) + b" " + serialize(pdf.trailer[key], _same)
-        return _Catalog(
-            objgen=root.objgen,
-            entries=b"".join(_pdf_name(k) + b" " + serialize(v, _same) + b" "
-                             for k, v in root.items() if k not in ("/Names", "/AF")),
-            names=b"".join(_pdf_name(k) + b" " + serialize(v, _same) + b" " for k, v in names.items()),
-            trailer=trailer,
-            next_number=int(pdf.trailer.Size),
-            prev=prev,
-        )
+            if key in reader.trailer:
+                trailer += b" " + _syntax(generic.NameObject(key)) + b" " + _syntax(reader.trailer.raw_get(key))
+        return _Catalog(number=root_ref.idnum, generation=root_ref.generation,
+                        entries=_entries(root, ("/Names", "/AF")),
+                        names=_entries(names, ()) if isinstance(names, generic.DictionaryObject) else b"",
+                        trailer=trailer,
+                        next_number=int(reader.trailer["/Size"]), prev=reader.last_startxref)
 
 
 def attach_bundle(pdf_path: Path, bundle_path: Path, out_path: Path, *,
@@ -126,7 +139,7 @@ def attach_bundle(pdf_path: Path, bundle_path: Path, out_path: Path, *,
     mod_date = (now or datetime.now(UTC)).astimezone(UTC).strftime("D:%Y%m%d%H%M%SZ")
     try:
         cat = _read_catalog(pdf_path)
-    except (pikepdf.PdfError, ValueError) as exc:
+    except (PyHankoPdfError, ValueError, KeyError, TypeError) as exc:
         raise ReportError(f"cannot attach the bundle: the PDF is unreadable ({type(exc).__name__})") from exc
     shutil.copyfile(pdf_path, out_path)
     with open(out_path, "r+b") as out:
@@ -144,7 +157,7 @@ def attach_bundle(pdf_path: Path, bundle_path: Path, out_path: Path, *,
               % (name, name, desc, data, data))
         catalog = b"<<%s/Names <<%s/EmbeddedFiles <</Names [%s %d 0 R]>>>> /AF [%d 0 R]>>" % (
             cat.entries, cat.names, name, spec, spec)
-        w.put(cat.objgen[0], catalog, generation=cat.objgen[1])
+        w.put(cat.number, catalog, generation=cat.generation)
         w.finish(cat.trailer, prev=cat.prev)
     return BundleAttachment(sha256=sha.hexdigest(), size=size)
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, String
 from compliance.holds import REASON_PATTERN
 from compliance.retention import PROFILES
 
-__all__ = ["ErasureIn", "HoldId", "HoldIn", "ReleaseIn", "RequestId", "RetentionIn", "RuleIn"]
+__all__ = ["ErasureIn", "ExportIn", "HoldId", "HoldIn", "ReleaseIn", "RequestId", "RetentionIn", "RuleIn"]
 
 _UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 HoldId = Annotated[str, StringConstraints(pattern=_UUID)]
@@ -56,3 +56,19 @@ class ErasureIn(BaseModel):
 
     subject_ref: _SubjectRef
     reason: Literal["gdpr-art-17", "consent-withdrawn", "unlawful-processing", "legal-obligation", "other"]
+
+
+class ExportIn(BaseModel):
+    """`POST /v1/exports`: exactly one scope — a case, a subject_ref, a seq range or a time window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case: _Case | None = None
+    subject_ref: _SubjectRef | None = None
+    start: StrictInt | None = Field(default=None, ge=0)
+    end: StrictInt | None = Field(default=None, ge=1)
+    since: Annotated[str, StringConstraints(max_length=40)] | None = None
+    until: Annotated[str, StringConstraints(max_length=40)] | None = None
+    include_content: StrictBool = False
+    redact: list[Annotated[str, StringConstraints(max_length=256)]] = Field(default_factory=list, max_length=64)
+    format: Literal["pdf", "bundle", "jsonl"] = "pdf"

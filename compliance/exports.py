@@ -13,9 +13,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
+import queue
 import re
 import shutil
+import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,7 +36,7 @@ from ledger.service import Ledger
 from verification.bundle import BundleManifest
 from verification.entry import CASE_RE, format_time
 
-__all__ = ["EXPORT_FILES", "FORMATS", "ExportJob", "ExportRequest", "Exports"]
+__all__ = ["EXPORT_FILES", "FORMATS", "ExportJob", "ExportRequest", "ExportRunner", "Exports"]
 
 FORMATS = ("pdf", "bundle", "jsonl")
 #: the files an export of each format makes (the bundle always: the PDF embeds it)
@@ -45,6 +48,7 @@ GENERATOR = "caseledger 0.1"
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 _POINTER = re.compile(r"(?:/(?:[^~/]|~[01])*)+\Z")
 _MAX_REDACTIONS = 64
+_log = logging.getLogger("caseledger.exports")
 
 
 def _moment(value: str, name: str) -> str:
@@ -333,3 +337,36 @@ def _file_digest(path: Path) -> tuple[str, int]:
             sha.update(chunk)
             size += len(chunk)
     return sha.hexdigest(), size
+
+
+class ExportRunner:
+    """Builds exports in the background, one at a time, on a thread of its own (in `serve`).
+
+    `submit` queues a job; `start` also picks up the jobs left queued by a process that stopped. Two
+    processes never build one job: `Exports.build` claims it (queued → running) in the database."""
+
+    def __init__(self, exports: Exports) -> None:
+        self.exports = exports
+        self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="exports", daemon=True)
+
+    def start(self) -> None:
+        for tenant in self.exports.ledger.tenants.names():
+            for export_id in self.exports.queued(tenant):
+                self.submit(tenant, export_id)
+        self._thread.start()
+
+    def submit(self, tenant: str, export_id: str) -> None:
+        self._queue.put((tenant, export_id))
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._queue.put(None)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            try:
+                self.exports.build(*item)
+            except Exception:  # a job that cannot even be marked failed: the next start picks it up again
+                _log.exception("export %s could not be built", item[1])

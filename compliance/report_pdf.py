@@ -181,12 +181,15 @@ def _flow(pages: PageWriter, story: list[Flowable]) -> None:
             if parts and frame.add(parts[0], pages.canvas, trySplit=1):
                 queue[0:1] = parts[1:]
             elif not placed:  # not even an empty page holds it, and it cannot split: say so, never loop
-                if not getattr(queue.pop(0), "caseledger_note", False):
-                    note = Paragraph("[This item is too large to lay out here; it is in the attached bundle.]", _SMALL)
-                    note.caseledger_note = True
-                    queue.insert(0, note)
+                queue[0:1] = [] if getattr(queue[0], "caseledger_note", False) else [_too_large_note()]
             break
         pages.end_page()
+
+
+def _too_large_note() -> Flowable:
+    note = Paragraph("[This item is too large to lay out here; it is in the attached bundle.]", _SMALL)
+    note.caseledger_note = True
+    return note
 
 
 def _cover(r: ReportInput) -> list[Flowable]:

@@ -118,7 +118,9 @@ def _signature_checks(signatures: list[EmbeddedPdfSignature], trusted: Sequence[
                       allow_untrusted: bool) -> tuple[list[Check], str | None]:
     if not signatures:
         return [Check(CHECK_SIGNATURE, False, "no signature")], None
-    sig = signatures[-1]
+    if len(signatures) > 1:  # a later signature could vouch for changes made after ours
+        return [Check(CHECK_SIGNATURE, False, f"{len(signatures)} signatures: a report carries exactly one")], None
+    sig = signatures[0]
     roots = [asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in trusted]
     context = ValidationContext(trust_roots=roots, allow_fetching=False)
     try:

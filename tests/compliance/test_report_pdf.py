@@ -21,6 +21,7 @@ import pytest
 from cryptography import x509
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import fields, signers
 
 from compliance import report_layout
 from compliance.errors import ReportError
@@ -306,6 +307,20 @@ def test_bytes_appended_after_signing_fail(report: Report, instance: Instance, t
     (tmp_path / "appended.pdf").write_bytes(report.signed.read_bytes() + b"\n% appended after signing\n")
     check = verify_report(tmp_path / "appended.pdf", trusted_certs=[instance.cert])
     assert CHECK_COVERAGE in _failed(check)
+
+
+def test_a_second_signature_fails(report: Report, instance: Instance, stranger: Instance, tmp_path: Path) -> None:
+    # our own signing certifies with no changes allowed, which pyHanko then refuses to sign over; other
+    # tools may not refuse, so two plain signatures stand in for "a signature added after ours"
+    source = report.attached
+    for n, who in enumerate((instance, stranger)):
+        with open(source, "rb") as src, open(tmp_path / f"{n}.pdf", "wb") as out:
+            meta = signers.PdfSignatureMetadata(field_name=f"sig{n}", subfilter=fields.SigSeedSubFilter.PADES)
+            signers.sign_pdf(IncrementalPdfFileWriter(src), meta, who.signer.signer, output=out)
+        source = tmp_path / f"{n}.pdf"
+    check = verify_report(source, trusted_certs=[instance.cert, stranger.cert])
+    assert _failed(check) == {CHECK_SIGNATURE}
+    assert "exactly one" in check.failures[0].detail
 
 
 def test_swapped_attachment_fails(report: Report, instance: Instance, tmp_path: Path) -> None:

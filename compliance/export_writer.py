@@ -171,8 +171,8 @@ class ExportWriter:
                     counts.fail(f"entry {entry.seq}: its content does not match its commitment")
                 salt = entry.salt.hex()
                 shown = _shown(content)
-                if self.manifest.redactions and not isinstance(content, bytes):
-                    masked, hit = redact(content, self.manifest.redactions)
+                if self.manifest.redactions:  # JSON stored in another form is redacted all the same
+                    masked, hit = redact(_as_json(content), self.manifest.redactions)
                     if hit:
                         redacted = "redacted: " + ", ".join(hit)
                         shown = _shown(masked)
@@ -237,6 +237,15 @@ class ExportWriter:
     @property
     def size(self) -> int:
         return self._bundle_size
+
+
+def _as_json(content: Any) -> Any:
+    if not isinstance(content, bytes):
+        return content
+    try:
+        return json.loads(content)
+    except (ValueError, RecursionError):
+        return None
 
 
 def _shown(content: Any) -> str:

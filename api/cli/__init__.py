@@ -11,7 +11,7 @@ import sys
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.cli import anchor, compliance, ledger, serve, verify  # noqa: F401  (each registers its commands)
+from api.cli import anchor, compliance, export, ledger, serve, verify  # noqa: F401  (each registers its commands)
 from api.cli.common import app
 from ledger.errors import LedgerError
 

@@ -63,6 +63,10 @@ def verify(
         help="the operator's published LedgerAnchor address: the anchor must be on that contract")] = None,
     document_file: Annotated[str | None, typer.Option(
         "--file", help="the document a document receipt is for: check it against the receipt too")] = None,
+    cert: Annotated[list[str] | None, typer.Option(
+        help="a report PDF: the instance's signing certificate (PEM) to trust (repeatable)")] = None,
+    any_signer: Annotated[bool, typer.Option(
+        "--insecure-any-signer", help="a report PDF: accept a signature by any certificate (says so)")] = False,
 ) -> None:
     """Verify a receipt, proof or anchor receipt offline against trusted keys or a trusted root; with
     --rpc, also the anchor on chain (on the contract named by --contract, which you should take from
@@ -72,6 +76,9 @@ def verify(
     trusted = _trust(vkey or [], trust, insecure_embedded_key)
     if root is not None and not _HEX_ROOT.match(root):
         fail("--root: a tree root is 64 hex digits", 2)
+    if file != "-" and _is_pdf(file):
+        emit(_verify_report(file, trusted, cert or [], any_signer))
+        return
     try:
         document = json.loads(read_input(file))
     except RecursionError:
@@ -108,6 +115,56 @@ def verify(
         else:
             result["checks"] = [*result["checks"], "online"]
     emit(result)
+
+
+def _is_pdf(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(5) == b"%PDF-"
+    except OSError:
+        return False
+
+
+def _verify_report(path: str, trusted: Trust, cert_files: list[str], any_signer: bool) -> dict[str, Any]:
+    """An exported report: its PDF signature, its attachment, then the bundle it carries."""
+    from cryptography import x509
+
+    from compliance.report_verify import CHECK_SIGNER, verify_report  # pyHanko only for a PDF
+    from verification.bundle import verify_bundle
+
+    for name in ("pypdf", "pyhanko", "pyhanko_certvalidator"):  # a damaged PDF is one line, ours
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+    certs = []
+    for name in cert_files:
+        try:
+            with open(name, "rb") as f:
+                certs.append(x509.load_pem_x509_certificate(f.read()))
+        except (OSError, ValueError) as exc:
+            fail(f"--cert: cannot read a PEM certificate from {name} ({type(exc).__name__})", 2)
+    if not certs and not any_signer:
+        fail("a report PDF is checked against the instance's certificate: give --cert FILE "
+             "(or --insecure-any-signer)", 2)
+    from pathlib import Path
+
+    report = verify_report(Path(path), trusted_certs=certs, allow_untrusted_signer=any_signer)
+    out: dict[str, Any] = {"type": "caseledger.report", "signer": report.signer,
+                           "signer_trusted": bool(certs) and all(c.ok for c in report.checks
+                                                                 if c.name == CHECK_SIGNER),
+                           "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in report.checks]}
+    failed = [f"{c.name}: {c.detail}" for c in report.failures]
+    if report.bundle is not None:
+        try:
+            bundle = verify_bundle(json.loads(report.bundle), trusted, collect=True)
+        except (ValueError, RecursionError):
+            raise FormatError("the attached bundle is not JSON") from None
+        out["bundle"] = bundle.to_json()
+        failed += [f"bundle {c.name}: {c.detail}" for c in bundle.failed]
+    out["ok"] = not failed
+    if failed:
+        emit(out)
+        fail("; ".join(" ".join(f.split()) for f in failed[:5]), 1)
+    return out
 
 
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:

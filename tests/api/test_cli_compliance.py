@@ -41,3 +41,33 @@ def test_the_compliance_commands_place_a_hold_defer_then_carry_out_an_erasure(cl
     again = cli.run("compliance", "hold", "release", "--tenant", "acme", "--actor", "user:sue", hold["id"],
                     "--reason", "closed", ok=False)
     assert again.returncode == 1 and "released already" in again.stderr
+
+
+def test_export_writes_a_signed_pdf_that_verify_checks_in_one_command(cli: CLI, tmp_path: Path) -> None:  # noqa: F811
+    cli.json("tenant", "create", "acme")
+    for channel in ("phone", "chat"):
+        cli.json("append", "--tenant", "acme", "--kind", "interaction", "--case", "C-7", "--channel", channel,
+                 "--content-file", "-", stdin='{"note":"<b>not bold</b>","card":"4111"}')
+    report = tmp_path / "report.pdf"
+    made = cli.json("export", "--tenant", "acme", "--case", "C-7", "--content", "--redact", "/card",
+                    "--format", "pdf", "--out", str(report), "--actor", "user:auditor")
+    assert made["status"] == "done" and made["written"] == [str(report)]
+    vkey = cli.json("tenant", "show", "acme")["vkey"]
+    cert = Path(cli.env["CASELEDGER_DATA_DIR"]) / "keys" / "report-signing.pem"
+    verified = json.loads(cli.run("verify", str(report), "--vkey", vkey, "--cert", str(cert)).stdout)
+    assert verified["ok"] and verified["signer_trusted"] and verified["bundle"]["valid"]
+    assert verified["bundle"]["counts"]["content_redacted"] == 2
+    unsure = cli.run("verify", str(report), "--vkey", vkey, ok=False)
+    assert unsure.returncode == 2 and "--cert" in unsure.stderr
+    data = bytearray(report.read_bytes())
+    middle = len(data) // 2
+    data[middle] ^= 0x01
+    edited = tmp_path / "edited.pdf"
+    edited.write_bytes(bytes(data))
+    failed = cli.run("verify", str(edited), "--vkey", vkey, "--cert", str(cert), ok=False)
+    assert failed.returncode == 1 and failed.stderr.startswith("caseledger: ") and "Traceback" not in failed.stderr
+    bundle = tmp_path / "bundle.json"
+    cli.json("export", "--tenant", "acme", "--from", "0", "--to", "2", "--format", "bundle", "--out", str(bundle))
+    assert json.loads(cli.run("verify", str(bundle), "--vkey", vkey).stdout)["ok"] is True
+    again = cli.run("export", "--tenant", "acme", "--case", "C-7", "--out", str(bundle), ok=False)
+    assert again.returncode == 2 and "exists already" in again.stderr

@@ -19,10 +19,14 @@ from api.auth import TokenIssuer, TokenVerifier, load_jwt_key
 from api.deps import AppState, authenticated_routes
 from api.middleware import AuthenticateFirst, BodyLimit, Metrics, RequestIds
 from api.problems import install_problem_handlers
-from api.routers import anchors, cases, documents, entries, interactions, log, shares
+from api.routers import anchors, cases, compliance, documents, entries, exports, interactions, log, shares
 from api.schemas import Health
 from api.settings import ApiSettings
 from compliance.access import AccessService
+from compliance.audit import AuditScheduler, SelfAudit, audit_healthy
+from compliance.erasure import Erasures
+from compliance.exports import ExportRunner, Exports
+from compliance.scheduling import LeasedSchedule
 from ledger.anchoring import AnchorScheduler, open_chain
 from ledger.service import Ledger
 
@@ -67,6 +71,14 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         app.state.caseledger = _state(api)
         # a crash may have left a document entry unindexed or a blob without its entry
         app.state.caseledger.ledger.documents.recover()
+        export_runner = ExportRunner(Exports(app.state.caseledger.ledger))
+        setattr(app.state, exports.EXPORT_RUNNER, export_runner)
+        export_runner.start()
+        led = app.state.caseledger.ledger
+        audits = AuditScheduler(SelfAudit(led), led, api.audit_interval)
+        compliance_runs = LeasedSchedule(led, "compliance", api.compliance_interval, Erasures(led).run_all)
+        audits.start()
+        compliance_runs.start()
         scheduler = None
         if chain is not None:  # one round per interval for the deployment, whatever the number of workers
             scheduler = AnchorScheduler(app.state.caseledger.ledger.anchoring, chain, api.anchor_interval)
@@ -80,6 +92,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         finally:
             if scheduler is not None:
                 scheduler.stop()
+            export_runner.stop()
+            audits.stop()
+            compliance_runs.stop()
             app.state.caseledger.ledger.close()
 
     app = FastAPI(
@@ -99,6 +114,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(anchors.router)
     app.include_router(documents.router)
     app.include_router(shares.router)
+    app.include_router(compliance.router)
+    app.include_router(exports.router)
 
     @app.get("/healthz", response_model=Health, tags=["operations"])
     async def healthz() -> dict[str, Any]:
@@ -108,7 +125,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
              responses={503: {"model": Health, "description": "not ready"}})
     def readyz(request: Request) -> Any:
         state: AppState = request.app.state.caseledger
-        checks = {"database": False, "keys": state.verifier.ready}
+        # a failed self-audit (SEC 17a-4(f)) makes the instance not ready until an audit passes
+        checks = {"database": False, "keys": state.verifier.ready, "audit": audit_healthy(state.ledger) is not False}
         try:
             with state.ledger.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, String
 from compliance.holds import REASON_PATTERN
 from compliance.retention import PROFILES
 
-__all__ = ["ErasureIn", "ExportIn", "HoldId", "HoldIn", "ReleaseIn", "RequestId", "RetentionIn", "RuleIn"]
+__all__ = ["DisclosuresIn", "ErasureIn", "ExportIn", "HoldId", "HoldIn", "ReleaseIn", "RequestId", "RetentionIn",
+           "RuleIn"]
 
 _UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 HoldId = Annotated[str, StringConstraints(pattern=_UUID)]
@@ -56,6 +57,17 @@ class ErasureIn(BaseModel):
 
     subject_ref: _SubjectRef
     reason: Literal["gdpr-art-17", "consent-withdrawn", "unlawful-processing", "legal-obligation", "other"]
+
+
+class DisclosuresIn(BaseModel):
+    """`POST /v1/disclosures`: a case or a subject (in the body, so the reference stays out of URLs)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case: _Case | None = None
+    subject_ref: _SubjectRef | None = None
+    since: Annotated[str, StringConstraints(max_length=40)] | None = None
+    until: Annotated[str, StringConstraints(max_length=40)] | None = None
 
 
 class ExportIn(BaseModel):

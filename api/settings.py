@@ -29,6 +29,10 @@ def _is_loopback(host: str) -> bool:
 
 class ApiSettings(Settings):
     max_body_bytes: int = Field(default=DEFAULT_MAX_CONTENT, gt=0)
+    #: seconds between the deployment's scheduled self-audits (verify-log and the anchor) and between
+    #: its compliance runs (erasures and expiries that have become due); one process runs each
+    audit_interval: float = Field(default=86400.0, ge=1.0)
+    compliance_interval: float = Field(default=3600.0, ge=1.0)
     max_page: int = Field(default=1000, gt=0)
     #: built-in token issuer: audience and lifetime of the tokens `caseledger token` prints
     jwt_audience: str = "caseledger"

@@ -49,6 +49,7 @@ class Permission(StrEnum):
     REQUEST_ERASURE = "erasures:request"
     RUN_COMPLIANCE = "compliance:run"
     EXPORT = "exports:create"
+    RUN_AUDIT = "audit:run"
 
 
 #: the permission table the README shows; auditors get content only with the "content" grant, and
@@ -70,6 +71,7 @@ PERMISSIONS: dict[Permission, frozenset[str]] = {
     Permission.REQUEST_ERASURE: frozenset({"supervisor", "admin"}),
     Permission.RUN_COMPLIANCE: frozenset({"admin"}),
     Permission.EXPORT: frozenset({"supervisor", "auditor"}),
+    Permission.RUN_AUDIT: frozenset({"auditor", "admin"}),
 }
 
 

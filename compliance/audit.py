@@ -47,11 +47,11 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Gauge
 
+from compliance.scheduling import LeasedSchedule
 from ledger.anchoring import open_chain
 from ledger.appender import AUDIT_ACTOR, NewEntry
-from ledger.connections import reading, writing
+from ledger.connections import reading
 from ledger.errors import LedgerError, NotFound
-from ledger.leases import LEASE_TTL, lease_holder
 from ledger.repository import anchors as anchor_repo
 from ledger.repository import audits as repo
 from ledger.repository.tenants import get_log
@@ -133,19 +133,20 @@ class AuditOutcome:
 
 
 class _Health:
-    """The latest known outcome per tenant, in this process."""
+    """The latest known outcome per deployment (its database) and tenant, in this process."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._ok: dict[str, bool] = {}
+        self._ok: dict[tuple[str, str], bool] = {}
 
-    def record(self, tenant: str, ok: bool) -> None:
+    def record(self, deployment: str, tenant: str, ok: bool) -> None:
         with self._lock:
-            self._ok[tenant] = ok
+            self._ok[deployment, tenant] = ok
 
-    def healthy(self) -> bool | None:
+    def healthy(self, deployment: str | None = None) -> bool | None:
         with self._lock:
-            return None if not self._ok else all(self._ok.values())
+            known = [ok for (where, _), ok in self._ok.items() if deployment is None or where == deployment]
+        return None if not known else all(known)
 
     def clear(self) -> None:
         with self._lock:
@@ -155,10 +156,15 @@ class _Health:
 _health = _Health()
 
 
-def audit_healthy() -> bool | None:
-    """Whether the latest known self-audit of every log passed: None before any is known in this
-    process (not run here yet, nor adopted from the log by `AuditScheduler`), False if any failed."""
-    return _health.healthy()
+def _deployment(ledger: Ledger) -> str:
+    return ledger.engine.url.render_as_string(hide_password=True)
+
+
+def audit_healthy(ledger: Ledger | None = None) -> bool | None:
+    """Whether the latest known self-audit of every log (of `ledger`'s deployment, or of any) passed:
+    None before any is known in this process (not run here yet, nor adopted from the log by
+    `AuditScheduler`), False if any failed."""
+    return _health.healthy(None if ledger is None else _deployment(ledger))
 
 
 # ------------------------------------------------------------------ one run
@@ -252,8 +258,9 @@ class SelfAudit:
             for name in names:
                 row = repo.latest_audit(conn, self._ledger.tenants.get(name).log_id)
                 if row is not None:
-                    _health.record(name, json.loads(bytes(row.header))["meta"].get("ok") is True)
-        return audit_healthy()
+                    _health.record(_deployment(self._ledger), name,
+                                   json.loads(bytes(row.header))["meta"].get("ok") is True)
+        return audit_healthy(self._ledger)
 
     # -- one log
 
@@ -357,7 +364,7 @@ class SelfAudit:
         AUDIT_OK.labels(audit.tenant).set(1 if audit.ok else 0)
         AUDIT_TIMESTAMP.labels(audit.tenant).set(time.time())
         AUDIT_RUNS.labels(audit.tenant, "ok" if audit.ok else "failed").inc()
-        _health.record(audit.tenant, audit.ok)
+        _health.record(_deployment(self._ledger), audit.tenant, audit.ok)
         if not audit.ok:
             where = "" if audit.seq is None else f" at seq {audit.seq}"
             _log.error("SELF-AUDIT FAILED for %s: %s%s: %s", audit.log, audit.reason, where, audit.message)
@@ -367,71 +374,10 @@ class SelfAudit:
 # ------------------------------------------------------------------ the schedule
 
 
-class _AuditLease:
-    """The deployment's auditing lease (a row of the leases table, as anchoring's)."""
-
-    def __init__(self, ledger: Ledger) -> None:
-        self._engine = ledger.engine
-
-    def hold(self, holder: str, ttl: float) -> bool:
-        """Take or renew the lease for `ttl` seconds; False while another process holds it."""
-        with writing(self._engine) as conn, conn.begin():
-            return anchor_repo.acquire_lease(conn, AUDIT_LEASE, holder, time.time(), ttl)
-
-    def release(self, holder: str) -> None:
-        with writing(self._engine) as conn, conn.begin():
-            anchor_repo.release_lease(conn, AUDIT_LEASE, holder)
-
-
-class AuditScheduler:
-    """Runs `audit` every `interval` seconds in a background thread, in one process of the deployment.
-
-    The process that takes the lease keeps it from run to run (it lasts 1.5 intervals and is renewed
-    before and after each run), so with several workers or servers one audits; if it stops or dies,
-    another takes over within two intervals. The others adopt the latest recorded outcomes each turn,
-    so `audit_healthy()` answers alike in every process.
-    """
+class AuditScheduler(LeasedSchedule["AuditOutcome"]):
+    """Runs `audit` every `interval` seconds, in one process of the deployment (`compliance.scheduling`);
+    the others adopt the latest recorded outcomes each turn, so `audit_healthy()` answers alike in
+    every process."""
 
     def __init__(self, audit: SelfAudit, ledger: Ledger, interval: float) -> None:
-        if interval <= 0:
-            raise ValueError("interval must be positive")
-        self._audit = audit
-        self._lease = _AuditLease(ledger)
-        self._interval = interval
-        self._ttl = interval * 1.5 + LEASE_TTL
-        self._holder = lease_holder()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="caseledger-audit", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
-        if self._thread.is_alive():  # a run is still verifying: its lease runs out by itself
-            return
-        try:
-            self._lease.release(self._holder)
-        except Exception:  # the database may be gone at shutdown; the lease then runs out by itself
-            _log.warning("could not release the audit lease")
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.run_once()
-            self._stop.wait(self._interval)
-
-    def run_once(self) -> AuditOutcome | None:
-        """One turn: a run if this process holds (or takes) the lease, else the recorded outcomes
-        adopted. Errors are logged, not raised."""
-        try:
-            if not self._lease.hold(self._holder, self._ttl):
-                self._audit.adopt_recorded()
-                return None
-            outcome = self._audit.run()
-            self._lease.hold(self._holder, self._ttl)
-            return outcome
-        except Exception:  # the loop must outlive any one failure
-            _log.exception("self-audit turn failed")
-        return None
+        super().__init__(ledger, AUDIT_LEASE, interval, audit.run, audit.adopt_recorded)

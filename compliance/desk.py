@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from compliance.access import Permission, Reader, require
+from compliance.audit import AuditOutcome, SelfAudit
+from compliance.disclosures import DisclosureReport, Disclosures
 from compliance.erasure import ErasureDecision, Erasures
 from compliance.holds import Hold, Holds
 from compliance.retention import PolicyVersion, Retention, RetentionPolicy
@@ -68,3 +70,13 @@ class ComplianceDesk:
     def run(self, tenant: str, reader: Reader) -> dict[str, Any]:
         require(reader, Permission.RUN_COMPLIANCE)
         return self.erasures.run(tenant)
+
+    # accounting of disclosures, self-audit
+    def disclosures(self, tenant: str, reader: Reader, *, case: str | None, subject_ref: str | None,
+                    since: str | None, until: str | None) -> DisclosureReport:
+        require(reader, Permission.READ_COMPLIANCE)
+        return Disclosures(self.ledger).report(tenant, case=case, subject_ref=subject_ref, since=since, until=until)
+
+    def audit(self, tenant: str, reader: Reader) -> AuditOutcome:
+        require(reader, Permission.RUN_AUDIT)
+        return SelfAudit(self.ledger).run(tenant)

@@ -247,6 +247,10 @@ class Erasures:
 
     # ------------------------------------------------------------------ what has become due
 
+    def run_all(self) -> dict[str, dict[str, Any]]:
+        """`run` for every tenant (the deployment's scheduled compliance run)."""
+        return {tenant: self.run(tenant) for tenant in self._ledger.tenants.names()}
+
     def run(self, tenant: str) -> dict[str, Any]:
         """Carry out deferred requests now due, and expire subjects past retention (unless held)."""
         context = self._ledger.tenants.get(tenant)

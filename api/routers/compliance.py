@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from api.compliance_schemas import ErasureIn, HoldId, HoldIn, ReleaseIn, RequestId, RetentionIn
+from api.compliance_schemas import DisclosuresIn, ErasureIn, HoldId, HoldIn, ReleaseIn, RequestId, RetentionIn
 from api.deps import AnyPrincipal, AppState, as_reader
 from compliance.desk import ComplianceDesk
 
@@ -94,3 +94,19 @@ def get_erasure(request_id: Annotated[RequestId, Path()], desk: Desk, principal:
 def run_compliance(desk: Desk, principal: AnyPrincipal) -> dict[str, Any]:
     """Carry out the tenant's erasures and expiries that have become due (admins)."""
     return desk.run(principal.tenant, as_reader(principal))
+
+
+@router.post("/disclosures")
+def disclosures(body: DisclosuresIn, desk: Desk, principal: AnyPrincipal) -> dict[str, Any]:
+    """The accounting of disclosures and the access report of a case or a subject (HIPAA §164.528,
+    §164.312(b)): every share, download and revocation, and every internal access, over a period
+    (default: the last six years)."""
+    return desk.disclosures(principal.tenant, as_reader(principal), case=body.case, subject_ref=body.subject_ref,
+                            since=body.since, until=body.until).to_json()
+
+
+@router.post("/audit")
+def run_audit(desk: Desk, principal: AnyPrincipal) -> dict[str, Any]:
+    """Run the self-audit of the tenant's log now (verify-log and, where anchored, the anchor): an
+    `audit` entry; a failure also makes `/readyz` answer 503 until an audit passes."""
+    return desk.audit(principal.tenant, as_reader(principal)).to_json()

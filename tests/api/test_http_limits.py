@@ -369,7 +369,7 @@ def test_readyz_and_healthz(seeded: Api) -> None:
     with seeded.client() as http:
         ready = http.get("/readyz")
         assert ready.status_code == 200
-        assert ready.json() == {"status": "ready", "checks": {"database": True, "keys": True}}
+        assert ready.json() == {"status": "ready", "checks": {"database": True, "keys": True, "audit": True}}
         assert http.get("/healthz").json()["status"] == "ok"
 
 

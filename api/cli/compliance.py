@@ -129,3 +129,33 @@ def run(tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="one t
         desk = ComplianceDesk(led)
         names = [tenant] if tenant is not None else led.tenants.names()
         emit({name: desk.erasures.run(name) for name in names})
+
+
+@compliance_app.command()
+def audit(tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="one tenant (default: all)")] = None
+          ) -> None:
+    """Run the self-audit now (verify-log and, where anchoring is on, the anchored checkpoint's
+    consistency); each log's outcome is an `audit` entry. Exit 1 if any log fails."""
+    from compliance.audit import SelfAudit
+
+    with open_ledger() as led:
+        outcome = SelfAudit(led).run(tenant)
+    emit(outcome.to_json())
+    if not outcome.ok:
+        failed = [log for log in outcome.logs if not log.ok]
+        fail(f"self-audit FAILED for {', '.join(log.log for log in failed)}: {failed[0].message}", 1)
+
+
+@compliance_app.command()
+def disclosures(
+    tenant: TenantOpt,
+    case: Annotated[str | None, typer.Option(help="a case")] = None,
+    subject_ref: Annotated[str | None, typer.Option("--subject-ref", help="a customer's reference")] = None,
+    since: Annotated[str | None, typer.Option(help="from (RFC 3339; default: six years ago)")] = None,
+    until: Annotated[str | None, typer.Option(help="until (RFC 3339; default: now)")] = None,
+) -> None:
+    """The accounting of disclosures and the access report of a case or a customer (HIPAA §164.528)."""
+    from compliance.disclosures import Disclosures
+
+    with open_ledger() as led:
+        emit(Disclosures(led).report(tenant, case=case, subject_ref=subject_ref, since=since, until=until).to_json())

@@ -38,6 +38,10 @@ def test_the_compliance_commands_place_a_hold_defer_then_carry_out_an_erasure(cl
     verified = cli.run("verify", str(certificate), "--vkey", vkey)
     assert "ok" in verified.stdout
     assert cli.run("verify-log", "--tenant", "acme").returncode == 0
+    audited = cli.json("compliance", "audit")
+    assert audited["ok"] is True and audited["logs"][0]["tenant"] == "acme"
+    accounting = cli.json("compliance", "disclosures", "--tenant", "acme", "--case", "C-1")
+    assert accounting["scope"] == {"case": "C-1"} and accounting["disclosures"] == []
     again = cli.run("compliance", "hold", "release", "--tenant", "acme", "--actor", "user:sue", hold["id"],
                     "--reason", "closed", ok=False)
     assert again.returncode == 1 and "released already" in again.stderr

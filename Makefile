@@ -41,6 +41,9 @@ bench: $(STAMP) $(NODE_STAMP)
 	CASELEDGER_TEST_PG=$(PG_URL) $(PY) bench/http_bench.py $(HTTP_BENCH_ARGS)
 	$(PY) bench/anchor_bench.py $(ANCHOR_BENCH_ARGS)
 	CASELEDGER_TEST_PG=$(PG_URL) $(PY) bench/documents_bench.py $(DOCUMENTS_BENCH_ARGS)
+	$(PY) bench/export_bench.py $(EXPORT_BENCH_ARGS)
+	$(PY) bench/export_pdf_bench.py $(EXPORT_PDF_BENCH_ARGS)
+	$(PY) bench/bundle_bench.py $(BUNDLE_BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

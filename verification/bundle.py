@@ -95,6 +95,7 @@ _RFC3339 = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(
 #: RFC 6901: "" or a sequence of "/" reference tokens, "~" only as "~0" or "~1"
 _JSON_POINTER = re.compile(r"(?:/(?:[^~/]|~[01])*)*\Z")
 
+_CONTAINERS = frozenset({dict, list, tuple})
 _MANIFEST_MEMBERS = frozenset({"log", "scope", "generated_at", "generator", "exported_by", "include_content",
                                "redactions"})
 _BUNDLE_MEMBERS = frozenset({"type", "v", "manifest", "vkey", "checkpoint", "entries", "proof", "anchors"})
@@ -249,14 +250,20 @@ class BundleManifest:
                    manifest["exported_by"], manifest["include_content"], tuple(redactions))
 
 
+def _too_deep(value: Any) -> bool:
+    """Whether a JSON object or array nests `MAX_JSON_DEPTH` levels or more (a flat one is told at a glance)."""
+    for item in value.values() if isinstance(value, dict) else value:
+        if type(item) in _CONTAINERS:
+            return json_depth(value, limit=MAX_JSON_DEPTH) >= MAX_JSON_DEPTH
+    return False
+
+
 def _committed_bytes(content: Any) -> bytes:
     """The bytes a content commitment covers (DESIGN §9): the bytes themselves, or JCS of a JSON value."""
     if isinstance(content, bytes):
         return content
-    if isinstance(content, dict | list) and json_depth(content, limit=MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
-        raise FormatError(f"'content' nests deeper than {MAX_JSON_DEPTH} levels", member="content")
     try:
-        return canonical_json(content)
+        return canonical_json(content)  # which refuses values nested deeper than MAX_JSON_DEPTH
     except FormatError as exc:
         raise FormatError(f"'content': {exc.message}", member="content") from None
 
@@ -290,9 +297,11 @@ class BundleEntry:
         header = self.header
         if type(header) is not dict:
             raise FormatError("'header' must be a JSON object", member="header")
-        for value in header.values():  # only meta may nest in a valid header: this is cheap for those
-            if isinstance(value, dict | list) and json_depth(value, limit=MAX_JSON_DEPTH) >= MAX_JSON_DEPTH:
-                raise FormatError(f"'header' nests deeper than {MAX_JSON_DEPTH} levels", member="header")
+        # meta is where a header nests; anything else not a header's is the `headers` check's to name,
+        # and verify_bundle encodes it without unbounded recursion
+        meta = header.get("meta")
+        if type(meta) in _CONTAINERS and _too_deep(meta):
+            raise FormatError(f"'header' nests deeper than {MAX_JSON_DEPTH} levels", member="header")
         committed = None
         if self.content is not None:
             if self.redacted is not None:
@@ -320,14 +329,15 @@ class BundleEntry:
 
     @classmethod
     def from_json(cls, obj: Any) -> Self:
-        if not isinstance(obj, Mapping):
+        if type(obj) is not dict and not isinstance(obj, Mapping):
             raise FormatError("an entry must be a JSON object")
-        _members(obj, "", _ENTRY_REQUIRED, _ENTRY_MEMBERS)
+        if not _ENTRY_REQUIRED <= obj.keys() <= _ENTRY_MEMBERS:
+            _members(obj, "", _ENTRY_REQUIRED, _ENTRY_MEMBERS)
         content = obj.get("content")
         if content is None:
             if "content" in obj and "redacted" not in obj:
                 raise FormatError("'content' is null without 'redacted' saying why", member="redacted")
-        elif type(content) is dict and content.keys() == {"base64"}:
+        elif type(content) is dict and len(content) == 1 and "base64" in content:
             encoded = content["base64"]
             if not isinstance(encoded, str):
                 raise FormatError("'content.base64' must be a string", member="content.base64")
@@ -719,24 +729,27 @@ def verify_bundle(bundle: Bundle | Mapping[str, Any], trust: Trust, *, root: byt
         try:
             try:
                 data = encode_header(header)
-            except (KeyError, TypeError):  # not shaped like a header: the full encoder decides, and parse_header
+            except (KeyError, TypeError, RecursionError):  # not shaped like a header: the full encoder decides
                 data = canonical_json(header)
         except FormatError as exc:
             fail("headers", ChainError(f"entry {seq}: header has no canonical form: {exc.message}", seq=seq))
             add_leaf(bytes.fromhex(entry.entry_hash))  # the proof can still be checked, for what it is
             last_seq, last_hash = seq, None
             continue
+        h: dict[str, Any] | None
+        try:
+            # never checked_time=None: parse_header then lets a null time through
+            h = parse_header(data, seq=seq, checked_time=last_time)
+        except VerificationError as exc:
+            h, data, error = _parse_again(header, data, seq, last_time, exc)
         digest = leaf_hash(data)
         hex_digest = digest.hex()
         add_leaf(digest)
         if hex_digest != entry.entry_hash:
             fail("entry_hashes", ProofError(f"entry {seq}: entry_hash is not the hash of its header", seq=seq,
                                             expected=bytes.fromhex(entry.entry_hash), computed=digest))
-        try:
-            # never checked_time=None: parse_header then lets a null time through
-            h = parse_header(data, seq=seq, checked_time=last_time)
-        except VerificationError as exc:
-            fail("headers", exc if exc.fields.get("seq") == seq else ChainError(exc.message, seq=seq))
+        if h is None:
+            fail("headers", error if error.fields.get("seq") == seq else ChainError(error.message, seq=seq))
             # the links to it are still checked against what it hashes to
             raw_case = header.get("case")
             if case_scope is not None:
@@ -851,6 +864,26 @@ def verify_bundle(bundle: Bundle | Mapping[str, Any], trust: Trust, *, root: byt
     if not collect and out.failed:
         raise next(out.failed[name] for name in BUNDLE_CHECKS if name in out.failed)
     return result
+
+
+def _parse_again(header: dict[str, Any], data: bytes, seq: int, checked_time: str, error: VerificationError
+                 ) -> tuple[dict[str, Any] | None, bytes, VerificationError]:
+    """After `parse_header` refused the fast encoding of a header: the full RFC 8785 encoder has the last word.
+
+    The sequencer's encoder writes a float as Python does, where JCS may write an integer (``1.0``
+    is ``1``). Returns the parsed header (None if it still is not one), the bytes the entry hash is
+    of, and the error to report.
+    """
+    try:
+        full = canonical_json(header)
+    except FormatError:
+        return None, data, error
+    if full == data:
+        return None, data, error
+    try:
+        return parse_header(full, seq=seq, checked_time=checked_time), full, error
+    except VerificationError as exc:
+        return None, full, exc
 
 
 def _check_range(b: Bundle, r: BundleRange, checkpoint: Checkpoint, leaves: list[bytes], out: _Outcomes) -> None:

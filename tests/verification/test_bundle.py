@@ -463,6 +463,27 @@ def test_attack_fails_the_named_check(build: Callable[[], Doc], mutate: Mutation
     assert str(raised.value) == result.failed[0].detail or result.failed[0].detail in str(raised.value)
 
 
+def test_a_header_is_hashed_as_rfc8785_writes_it() -> None:
+    """``1.0`` is the number 1: JCS writes ``1``, so the header is the genuine one (as in a receipt)."""
+    doc = case_bundle()
+    doc["entries"][1]["header"]["v"] = 1.0
+    doc["entries"][1]["header"]["seq"] = float(C1[1])
+    assert verify_bundle(doc, TRUST).valid
+    doc["entries"][1]["header"]["v"] = 1.5
+    assert failed(collected(doc)) == {"headers": C1[1], "entry_hashes": C1[1], "proof": C1[1], "case_chain": C1[2]}
+
+
+def test_a_deep_header_is_a_failed_check_not_a_crash() -> None:
+    nested: list[Any] = []
+    for _ in range(5000):  # deeper than any encoder recurses
+        nested = [nested]
+    doc = case_bundle()
+    doc["entries"][1]["header"]["case"] = nested
+    result = verify_bundle(doc, TRUST, collect=True)
+    assert failed(result)["headers"] == C1[1]
+    assert "nests deeper" in next(c.detail for c in result.checks if c.name == "headers")
+
+
 def test_the_signature_failure_is_a_signature_error() -> None:
     doc = case_bundle()
     _resign(OTHER_KEY)(doc)

@@ -142,7 +142,8 @@ class ExportWriter:
         if entry.seq >= self._size:
             raise ValueError("an exported entry lies beyond the pinned checkpoint")
         counts = self.counts
-        leaf = leaf_hash(canonical_json(header))
+        # the stored bytes are the header's RFC 8785 form, as hashed when it was appended
+        leaf = leaf_hash(entry.header_bytes if entry.header_bytes is not None else canonical_json(header))
         if leaf.hex() != entry.entry_hash:
             counts.fail(f"entry {entry.seq}: its hash is not the hash of its header")
         case = header.get("case")

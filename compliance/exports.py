@@ -253,8 +253,6 @@ class Exports:
     # ------------------------------------------------------------------ writing
 
     def _write(self, tenant: str, job: ExportJob, directory: Path) -> dict[str, Any]:
-        from compliance.export_report import render_export_pdf  # ReportLab and pyHanko only when a PDF is asked
-
         context = self.ledger.tenants.get(tenant)
         pinned = self.ledger.checkpoints.latest(tenant)
         manifest = BundleManifest(context.origin, dict(job.scope), job.created_at, GENERATOR, job.created_by,
@@ -301,6 +299,8 @@ class Exports:
                        "redacted": counts.redacted, "erased": counts.erased, "failures": counts.failures,
                        "ok": not counts.failures, "bundle_sha256": writer.sha256, "bundle_size": writer.size}
             if job.format == "pdf":
+                from compliance.export_report import render_export_pdf  # ReportLab and pyHanko: for a PDF only
+
                 bundle.flush()  # the PDF attaches the bundle from its file
                 rows.seek(0)
                 render_export_pdf(self.ledger, tenant, job, manifest, pinned, anchors, summary, rows,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from sqlalchemy import Engine
@@ -33,6 +33,8 @@ class ReadEntry:
     salt: bytes | None
     #: its data key was destroyed (crypto-shredding): the content is gone for good
     erased: bool
+    #: the header's stored RFC 8785 bytes, exactly as hashed (where the read had them at hand)
+    header_bytes: bytes | None = field(default=None, repr=False, compare=False)
 
 
 def ct_names_envelope(header: dict[str, Any]) -> bool:
@@ -131,16 +133,17 @@ class Reads:
         return low
 
     def _open(self, context: TenantContext, row: Any, decrypt: bool) -> ReadEntry:
-        header = stored_header(bytes(row.header))
+        raw = bytes(row.header)
+        header = stored_header(raw)
         digest = bytes(row.entry_hash).hex()
         seq = int(row.seq)
         if row.envelope is None or not decrypt:
-            return ReadEntry(seq, header, digest, None, None, False)
+            return ReadEntry(seq, header, digest, None, None, False, raw)
         envelope = bytes(row.envelope)
         if ct_names_envelope(header) and hashlib.sha256(envelope).hexdigest() != header["ct"]:
             raise DecryptionError()
         key = self._data_keys.get(context, row.key_id)
         if key is None:
-            return ReadEntry(seq, header, digest, None, None, True)
+            return ReadEntry(seq, header, digest, None, None, True, raw)
         plain = open_envelope(key, envelope, content_aad(context.origin, header["id"], row.key_id))
-        return ReadEntry(seq, header, digest, plain[SALT_SIZE:], plain[:SALT_SIZE], False)
+        return ReadEntry(seq, header, digest, plain[SALT_SIZE:], plain[:SALT_SIZE], False, raw)

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from ledger.errors import FormatError, InvalidInput
-from verification.entry import MAX_JSON_DEPTH, canonical_json, json_depth
+from verification.entry import MAX_JSON_DEPTH, canonical_json
 
 __all__ = ["encode_json_content", "render_content"]
 
@@ -25,10 +25,14 @@ def encode_json_content(value: Any, what: str = "content") -> bytes:
 
 def render_content(content: bytes) -> dict[str, Any]:
     """Stored content as one member of a JSON response: ``content`` (the JSON value) when it is JSON
-    that any reader can carry, else ``content_text`` when it is UTF-8, else ``content_base64``.
+    with an RFC 8785 form, which any response can carry as it is, else ``content_text`` when it is
+    UTF-8, else ``content_base64``.
 
-    Never fails: content stored before limits existed (or by another face) that nests too deep
-    for a JSON response is returned as text, so no stored entry can make its case unreadable.
+    Never fails: content stored before limits existed (or by another face, such as a file given to
+    ``caseledger append``) that nests too deep for a response, holds an escaped lone surrogate, or
+    holds a number JSON cannot carry exactly (NaN, Infinity, 1e999, integers beyond 2^53) is
+    returned as the text it is, never re-encoded (NaN would silently become null), so no stored
+    entry can make its case unreadable.
     """
     try:
         text = content.decode()
@@ -38,6 +42,8 @@ def render_content(content: bytes) -> dict[str, Any]:
         value = json.loads(text)
     except (ValueError, RecursionError):
         return {"content_text": text}
-    if json_depth(value) > MAX_JSON_DEPTH:
+    try:
+        canonical_json(value)  # refuses what nests deeper than MAX_JSON_DEPTH and what has no I-JSON form
+    except FormatError:
         return {"content_text": text}
     return {"content": value}

@@ -4,7 +4,10 @@ poisoned content, edge dates, identical 404s, concurrent checkpoints, one stored
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,7 +16,10 @@ from api.cli.ledger import jsonl_entries
 from ledger.appender import NewEntry
 from ledger.service import Ledger
 from tests.api.conftest import Api, interaction
+from tests.conftest import env_for
 from verification.entry import MAX_JSON_DEPTH
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _size(api: Api) -> int:
@@ -133,6 +139,45 @@ def test_stored_content_too_deep_for_a_response_is_read_as_text(api: Api) -> Non
     assert timeline.json()["entries"][0]["content_text"] == poison.decode()
     entry = victim.get(f"/v1/entries/{appended.seq}", params={"content": "true"})
     assert entry.status_code == 200 and entry.json()["content_text"] == poison.decode()
+
+
+#: stored content that parses as JSON but has no RFC 8785 form: a response cannot carry it as JSON
+#: (a lone surrogate breaks the encoder; NaN and the infinities would silently become null)
+NO_CANONICAL_FORM = ('{"a":"\\udc00"}', '["\\ud800"]', "NaN", "Infinity", "-Infinity", "1e999",
+                     '{"x":[NaN]}', "9007199254740993")
+
+
+def _poison(api: Api, case: str, text: str) -> int:
+    """`text` stored as an entry's content through the engine, as `caseledger append --content-file` does."""
+    with _opened(api) as ledger:
+        return ledger.appender.append("acme", NewEntry(kind="interaction", case=case, actor="user:victim",
+                                                       channel="chat", content=text.encode())).seq
+
+
+def test_stored_content_without_a_canonical_json_form_is_read_as_text(api: Api) -> None:
+    """A lone surrogate, NaN, Infinity or 1e999 stored as content never makes its case unreadable, and
+    no number is turned into null: the content comes back as the text it is."""
+    victim = api.client("acme", "agent", "victim")
+    for number, text in enumerate(NO_CANONICAL_FORM):
+        seq = _poison(api, f"POISON-NAN-{number}", text)
+        timeline = victim.get(f"/v1/cases/POISON-NAN-{number}/timeline")
+        assert timeline.status_code == 200, (text, timeline.text[:300])
+        [entry] = timeline.json()["entries"]
+        assert "content" not in entry and entry["content_text"] == text
+        single = victim.get(f"/v1/entries/{seq}", params={"content": "true"})
+        assert single.status_code == 200, (text, single.text[:300])
+        assert "content" not in single.json() and single.json()["content_text"] == text
+
+
+def test_cli_read_of_stored_content_without_a_canonical_json_form_does_not_crash(api: Api) -> None:
+    env = env_for(api.settings) | {"PYTHONPATH": str(ROOT)}
+    for number, text in enumerate(NO_CANONICAL_FORM):
+        seq = _poison(api, f"POISON-CLI-{number}", text)
+        read = subprocess.run([sys.executable, "-m", "api.cli", "read", "--tenant", "acme", "--seq", str(seq)],
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert read.returncode == 0 and "Traceback" not in read.stderr, (text, read.stderr[-500:])
+        shown = json.loads(read.stdout)
+        assert "content" not in shown and shown["content_text"] == text
 
 
 def test_occurred_at_at_the_edges_of_the_calendar_is_422(api: Api) -> None:

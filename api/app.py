@@ -27,7 +27,8 @@ from compliance.audit import AuditScheduler, SelfAudit, audit_healthy
 from compliance.erasure import Erasures
 from compliance.exports import ExportRunner, Exports
 from compliance.scheduling import LeasedSchedule
-from ledger.anchoring import AnchorScheduler, open_chain
+from ledger.anchor_scheduler import AnchorScheduler
+from ledger.anchoring import open_chain
 from ledger.service import Ledger
 
 __all__ = ["create_app", "create_app_from_env"]

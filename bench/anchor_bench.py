@@ -28,7 +28,8 @@ from pydantic import SecretStr  # noqa: E402
 
 from bench.common import MASTER_KEY, Result  # noqa: E402
 from bench.run import machine, markdown  # noqa: E402
-from contracts.chain import AnchorChain, ChainConfig  # noqa: E402
+from contracts.chain import AnchorChain  # noqa: E402
+from contracts.config import ChainConfig  # noqa: E402
 from ledger.appender import NewEntry  # noqa: E402
 from ledger.service import Ledger  # noqa: E402
 from ledger.settings import Settings  # noqa: E402

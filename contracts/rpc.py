@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import requests
 from eth_abi.abi import decode as abi_decode
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import (
     ContractLogicError,
@@ -29,7 +30,7 @@ from web3.exceptions import (
 
 from contracts.errors import AnchorChainError, Reverted, RpcUnavailable
 
-__all__ = ["Node", "endpoint_label", "revert_reason"]
+__all__ = ["Node", "endpoint_label", "revert_reason", "to_hex"]
 
 T = TypeVar("T")
 
@@ -48,6 +49,11 @@ def endpoint_label(rpc_url: str) -> str:
     except ValueError:
         return "<unparsable RPC URL>"
     return f"{parts.scheme}://{host}{port}"
+
+
+def to_hex(value: bytes | str) -> str:
+    """A node's bytes (a hash, a topic, call data) as 0x-prefixed lowercase hex."""
+    return HexBytes(value).to_0x_hex()
 
 
 def _one_line(text: object, limit: int = 300) -> str:

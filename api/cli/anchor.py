@@ -8,8 +8,9 @@ from typing import Annotated, Any
 import typer
 
 from api.cli.common import TenantOpt, app, emit, fail, load_settings, open_ledger
-from ledger.anchoring import lease_holder, open_chain
+from ledger.anchoring import open_chain
 from ledger.errors import LedgerError
+from ledger.leases import lease_holder
 
 anchor_app = typer.Typer(no_args_is_help=True, help="Anchor checkpoints to an Ethereum network (DESIGN §6).")
 app.add_typer(anchor_app, name="anchor")

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from contracts.chain import AnchorChain, ChainConfig
+from contracts.chain import AnchorChain
+from contracts.config import ChainConfig
 from ledger.errors import ConfigurationError
 from ledger.settings import Mode, Settings
 from tests.anvil import AnvilNode

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from api.settings import ApiSettings
-from contracts.chain import AnchorChain, ChainConfig
+from contracts.chain import AnchorChain
+from contracts.config import ChainConfig
 from tests.anvil import AnvilNode
 from tests.api.conftest import Api, interaction, make_settings, prepare, running
 from verification import Trust, verify_anchor_receipt, verify_consistency_proof, verify_receipt

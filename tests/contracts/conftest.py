@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from contracts.chain import AnchorChain, ChainConfig
+from contracts.chain import AnchorChain
+from contracts.config import ChainConfig
 from tests.anvil import AnvilNode
 
 #: fast polling and short back-off: the node is local

@@ -10,7 +10,8 @@ from eth_account import Account
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 
-from contracts.chain import AnchorChain, SignedTx
+from contracts.chain import AnchorChain
+from contracts.transactions import SignedTx
 from tests.anvil import AnvilNode
 
 ROOT_A = bytes([0xAA]) * 32

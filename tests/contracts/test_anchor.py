@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from contracts.chain import AnchorChain, Mined
+from contracts.chain import AnchorChain
 from contracts.errors import AnchorChainError, Reverted
+from contracts.receipts import Mined
 from tests.anvil import AnvilNode
 from tests.contracts.conftest import ChainFactory
 from tests.contracts.helpers import ROOT_A, ROOT_B, anchor_data, forced_tx, mined_receipt, topic

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from contracts.chain import AnchorChain, Mined
+from contracts.chain import AnchorChain
 from contracts.errors import AnchorMismatch, RpcUnavailable
 from contracts.online import verify_anchor_online
+from contracts.receipts import Mined
 from tests.anvil import AnvilNode, free_port
 from tests.contracts.conftest import ChainFactory
 from tests.contracts.helpers import ROOT_A, ROOT_B

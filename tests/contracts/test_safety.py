@@ -12,8 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from contracts.chain import AnchorChain, ChainConfig, Mined
+from contracts.chain import AnchorChain
+from contracts.config import ChainConfig
 from contracts.errors import AnchorChainError, FeeCapExceeded, Reverted, RpcUnavailable, WrongChain
+from contracts.receipts import Mined
 from tests.anvil import AnvilNode, free_port
 from tests.contracts.conftest import FAST, ChainFactory
 from tests.contracts.helpers import ROOT_A, wait_for

@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 from eth_utils.crypto import keccak
 
-from contracts.chain import AnchorChain, Dropped, Mined, Pending, SignedTx, bump_fee
+from contracts.chain import AnchorChain
 from contracts.errors import TransactionTimeout
+from contracts.fees import bump_fee
+from contracts.receipts import Dropped, Mined, Pending
+from contracts.transactions import SignedTx
 from tests.anvil import AnvilNode
 from tests.contracts.conftest import ChainFactory
 from tests.contracts.helpers import ROOT_A, ROOT_B, forced_tx, mined_receipt, wait_for
@@ -80,10 +83,10 @@ def test_a_reorganised_out_anchor_is_detected_and_sent_again(chain: AnchorChain,
 
 def test_a_receipt_whose_block_is_no_longer_canonical_is_not_mined(chain: AnchorChain, fresh: AnvilNode) -> None:
     mined = chain.anchor(1, ROOT_A, 2)
-    receipt = dict(chain._receipt(mined.tx_hash))
-    assert chain._mined(receipt) == mined
+    receipt = dict(chain._receipts.receipt(mined.tx_hash))
+    assert chain._receipts.mined(receipt) == mined
     receipt["blockHash"] = bytes(32)  # what a node that keeps stale receipts answers after a reorg
-    assert chain._mined(receipt) is None
+    assert chain._receipts.mined(receipt) is None
 
 
 def test_a_pending_transaction_is_replaced_with_bumped_fees_and_only_one_anchor_lands(

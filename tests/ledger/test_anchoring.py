@@ -9,12 +9,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from contracts.chain import AnchorChain, ChainConfig
+from contracts.chain import AnchorChain
+from contracts.config import ChainConfig
 from contracts.errors import RpcUnavailable
 from contracts.online import verify_anchor_online
-from ledger.anchoring import ANCHOR_ACTOR, AnchorScheduler, LeaseGuard
-from ledger.appender import NewEntry
+from ledger.anchor_scheduler import AnchorScheduler
+from ledger.appender import ANCHOR_ACTOR, NewEntry
 from ledger.errors import InvalidInput, LedgerError, NotFound
+from ledger.leases import LeaseGuard
 from ledger.repository import anchors as repo
 from ledger.service import Ledger
 from tests.anvil import AnvilNode
@@ -185,9 +187,9 @@ def test_a_round_anchored_before_a_crash_is_adopted_not_sent_twice(tenants: Ledg
     """The transaction was mined but the process died before recording it: the next run finds the
     round on the contract, confirms it from its event, and sends nothing."""
     _log(tenants, "acme")
-    opened = tenants.anchoring._open_round(chain)
+    opened = tenants.anchoring._runner.open_round(chain)
     signed = chain.sign_anchor(int(opened.id), bytes(opened.root), int(opened.leaves))
-    tenants.anchoring._submitted(int(opened.id), signed)
+    tenants.anchoring._runner.submitted(int(opened.id), signed)
     chain.send(signed)  # ... and the process is killed here
     nonce_before = chain.pending_nonce()
     done = tenants.anchoring.run_round(chain)
@@ -198,9 +200,9 @@ def test_a_round_anchored_before_a_crash_is_adopted_not_sent_twice(tenants: Ledg
 
 def test_a_signed_transaction_never_sent_is_sent_on_restart(tenants: Ledger, chain: AnchorChain) -> None:
     _log(tenants, "acme")
-    opened = tenants.anchoring._open_round(chain)
+    opened = tenants.anchoring._runner.open_round(chain)
     signed = chain.sign_anchor(int(opened.id), bytes(opened.root), int(opened.leaves))
-    tenants.anchoring._submitted(int(opened.id), signed)  # stored, then the process dies before sending
+    tenants.anchoring._runner.submitted(int(opened.id), signed)  # stored, then the process dies before sending
     done = tenants.anchoring.run_round(chain)
     assert done is not None and done.state == "confirmed" and done.tx == signed.tx_hash
 
@@ -211,9 +213,9 @@ def test_the_rpc_endpoint_stopped_mid_round_is_survived(tenants: Ledger, node: A
     chain = _chain(node, owner.deploy(), rpc_attempts=2)
     chain.add_publisher(chain.address)
     _log(tenants, "acme")
-    opened = tenants.anchoring._open_round(chain)
+    opened = tenants.anchoring._runner.open_round(chain)
     signed = chain.sign_anchor(int(opened.id), bytes(opened.root), int(opened.leaves))
-    tenants.anchoring._submitted(int(opened.id), signed)
+    tenants.anchoring._runner.submitted(int(opened.id), signed)
     node.stop()
     try:
         with pytest.raises(RpcUnavailable):

@@ -8,6 +8,7 @@ import csv
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -24,7 +25,8 @@ from verification.bundle import verify_bundle
 
 AUDITOR = Reader("user:aud", "auditor", frozenset({"content"}))
 HEADERS_ONLY = Reader("user:aud2", "auditor")
-INJECTION = '<font color="[[[getattr(pow, \'x\')]]]">x</font> <img src="http://127.0.0.1:9/x"/> <a href="javascript:alert(1)">y</a>'
+INJECTION = ('<font color="[[[getattr(pow, \'x\')]]]">x</font> <img src="http://127.0.0.1:9/x"/> '
+             '<a href="javascript:alert(1)">y</a>')
 
 
 def _world(ledger: Ledger, clock: Clock) -> dict[str, int]:
@@ -43,8 +45,8 @@ def _world(ledger: Ledger, clock: Clock) -> dict[str, int]:
     return seqs
 
 
-def _bundle(path: Path, ledger: Ledger) -> dict[str, object]:
-    document = json.loads(path.read_text(encoding="utf-8"))
+def _bundle(path: Path, ledger: Ledger) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     result = verify_bundle(document, Trust.of(ledger.tenants.info("t").vkey), collect=True)
     assert result.valid, result.summary()
     return document
@@ -73,9 +75,9 @@ def test_a_subject_export_holds_only_that_subjects_entries(timed: Ledger, clock:
     job = exports.create("t", AUDITOR, ExportRequest(subject_ref="cust-1", format="bundle"))
     assert exports.build("t", job.export_id).status == "done"
     document = _bundle(exports.file("t", AUDITOR, job.export_id, "bundle"), timed)
-    assert [e["seq"] for e in document["entries"]] == [seqs["e0"], seqs["e2"], job.export_seq]  # type: ignore[union-attr]
+    assert [e["seq"] for e in document["entries"]] == [seqs["e0"], seqs["e2"], job.export_seq]
     assert "cust-1" not in json.dumps(document), "the bundle names the subject by its handle only"
-    assert all("content" not in e for e in document["entries"])  # type: ignore[union-attr]
+    assert all("content" not in e for e in document["entries"])
 
 
 def test_a_range_and_a_time_window_export_carry_one_range_proof(timed: Ledger, clock: Clock) -> None:
@@ -84,12 +86,12 @@ def test_a_range_and_a_time_window_export_carry_one_range_proof(timed: Ledger, c
     ranged = exports.create("t", AUDITOR, ExportRequest(start=1, end=4, format="bundle"))
     exports.build("t", ranged.export_id)
     document = _bundle(exports.file("t", AUDITOR, ranged.export_id, "bundle"), timed)
-    assert document["proof"]["range"]["start"] == 1 and document["proof"]["range"]["end"] == 4  # type: ignore[index]
+    assert document["proof"]["range"]["start"] == 1 and document["proof"]["range"]["end"] == 4
     window = exports.create("t", AUDITOR, ExportRequest(since="2026-03-02T09:30:00+00:00",
                                                         until="2026-03-02T11:30:00+00:00", format="bundle"))
     exports.build("t", window.export_id)
     document = _bundle(exports.file("t", AUDITOR, window.export_id, "bundle"), timed)
-    assert [e["seq"] for e in document["entries"]] == [seqs["e1"], seqs["e2"]]  # type: ignore[union-attr]
+    assert [e["seq"] for e in document["entries"]] == [seqs["e1"], seqs["e2"]]
 
 
 def test_redactions_are_applied_before_anything_is_written(timed: Ledger, clock: Clock) -> None:
@@ -102,7 +104,7 @@ def test_redactions_are_applied_before_anything_is_written(timed: Ledger, clock:
         text = exports.file("t", AUDITOR, job.export_id, name).read_text(encoding="utf-8")
         assert "4111" not in text, f"the redacted card number is in the {name} file"
     document = _bundle(exports.file("t", AUDITOR, job.export_id, "bundle"), timed)
-    redacted = [e for e in document["entries"] if e.get("redacted")]  # type: ignore[union-attr]
+    redacted = [e for e in document["entries"] if e.get("redacted")]
     assert len(redacted) == 3 and all(e["content"] is None and e["redacted"] == "redacted: /card" for e in redacted)
     with exports.file("t", AUDITOR, job.export_id, "csv").open(encoding="utf-8", newline="") as table:
         rows = list(csv.reader(table))

@@ -19,13 +19,13 @@ over `MAX_FIELDS_BYTES`: 413.
 from __future__ import annotations
 
 import asyncio
+import collections
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
-import anyio.from_thread
 import anyio.to_thread
 from fastapi.exceptions import RequestValidationError
 from python_multipart.exceptions import FormParserError
@@ -236,40 +236,93 @@ class StreamedForm:
         reading error is raised here. If `consume` stops early (the document is too large), the rest
         of the body is not read and its error is raised here.
         """
-        send, receive = anyio.create_memory_object_stream[bytes](max_buffer_size=QUEUE_CHUNKS)
-        aborted = threading.Event()
-
-        def chunks() -> Iterator[bytes]:
-            while True:
-                try:
-                    piece = anyio.from_thread.run(receive.receive)
-                except anyio.EndOfStream:
-                    if aborted.is_set():
-                        raise _Aborted() from None
-                    return
-                if aborted.is_set():
-                    raise _Aborted()
-                yield piece
+        pipe = _Pipe(asyncio.get_running_loop())
 
         async def work() -> T:
             try:
-                return await anyio.to_thread.run_sync(consume, chunks())
+                return await anyio.to_thread.run_sync(consume, pipe.chunks())
             finally:
-                receive.close()
+                pipe.close_reader()
 
         task = asyncio.ensure_future(work())
         try:
             async for piece in self._file_bytes():
-                await send.send(piece)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            pass  # the consumer stopped before the end: its outcome says why
+                if not await pipe.put(piece):
+                    break  # the consumer stopped before the end: its outcome says why
         except BaseException:
-            aborted.set()
-            send.close()
+            pipe.abort()
             with anyio.CancelScope(shield=True):
                 await asyncio.wait([task])
             if not task.cancelled():
                 task.exception()  # retrieved: the reading error is the one that counts
             raise
-        send.close()
+        pipe.end()
         return await task
+
+
+class _Pipe:
+    """At most `QUEUE_CHUNKS` pieces from the event loop to one worker thread, in order.
+
+    The event loop only appends under a lock and, when the pipe is full, awaits a future that the
+    worker resolves once it has taken a piece: no coroutine is scheduled per piece (as
+    `anyio.from_thread.run` would), so handing a piece over costs the loop next to nothing."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._cond = threading.Condition()
+        self._pieces: collections.deque[bytes] = collections.deque()
+        self._ended = self._aborted = self._reader_closed = False
+        self._space: asyncio.Future[None] | None = None
+
+    async def put(self, piece: bytes) -> bool:
+        """Queue `piece`, waiting while the pipe is full; False once the reader has stopped."""
+        while True:
+            with self._cond:
+                if self._reader_closed:
+                    return False
+                if len(self._pieces) < QUEUE_CHUNKS:
+                    self._pieces.append(piece)
+                    self._cond.notify()
+                    return True
+                self._space = space = self._loop.create_future()
+            await space
+
+    def end(self) -> None:
+        with self._cond:
+            self._ended = True
+            self._cond.notify()
+
+    def abort(self) -> None:
+        with self._cond:
+            self._aborted = True
+            self._cond.notify()
+
+    def close_reader(self) -> None:
+        """The worker is done (finished or failed): wake a producer waiting for space."""
+        with self._cond:
+            self._reader_closed = True
+            self._wake_producer()
+
+    def _wake_producer(self) -> None:
+        space, self._space = self._space, None
+        if space is not None:
+            self._loop.call_soon_threadsafe(_resolve, space)
+
+    def chunks(self) -> Iterator[bytes]:
+        """The pieces, in the worker thread; raises `_Aborted` if the body ended badly."""
+        while True:
+            with self._cond:
+                while not self._pieces and not self._ended and not self._aborted:
+                    self._cond.wait()
+                if self._aborted:
+                    raise _Aborted()
+                if not self._pieces:
+                    return
+                piece = self._pieces.popleft()
+                self._wake_producer()
+            yield piece
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

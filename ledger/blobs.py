@@ -15,6 +15,10 @@ by `BlobStore.clean_orphans`), never an entry without its blob::
         size, digest = writer.commit()
         ...commit the document entry with ct = digest...
 
+A writer writes and hashes on a thread of its own, fed through a short queue, so that the caller's
+thread (which seals the next segment and hashes the file for its commitment) and the writer's run at
+once; `commit` waits for it.
+
 A writer holds an exclusive `flock` on its file from creation until it leaves its context, so
 `clean_orphans` — which takes the same lock before removing anything — never removes a file that is
 still being written, nor a committed blob whose entry is being committed in that context. A process
@@ -24,13 +28,16 @@ whether the entry was committed is for the database to say, and `clean_orphans` 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
 import os
+import queue
 import re
 import secrets
 import stat
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -91,6 +98,49 @@ def _try_lock(fd: int) -> bool:
     return True
 
 
+#: sealed chunks waiting for a writer's thread (each at most a segment, ~64 KiB)
+_PENDING_CHUNKS = 8
+
+
+class _WriteBehind:
+    """Writes chunks to `fd` and hashes them, in order, on a thread of its own. The first error is
+    kept and raised to the caller at its next `write` or at `finish`; the thread then only drains."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=_PENDING_CHUNKS)
+        self.hash = hashlib.sha256()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="blob-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self.error is not None:
+                continue
+            try:
+                with memoryview(chunk) as view:
+                    written = 0
+                    while written < len(view):
+                        written += os.write(self._fd, view[written:])
+                self.hash.update(chunk)
+            except BaseException as exc:  # raised in the caller's thread
+                self.error = exc
+
+    def put(self, chunk: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self._queue.put(chunk)
+
+    def finish(self) -> None:
+        """Wait until every chunk is written; raise the first error if one happened."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 class BlobWriter:
     """Writes one blob; use it as a context manager (the temporary file is created on entering).
 
@@ -103,7 +153,7 @@ class BlobWriter:
         self._temp = final.with_name(f"{final.name}.tmp-{secrets.token_hex(8)}")
         self._fd: int | None = None
         self._new_shard = False
-        self._hash = hashlib.sha256()
+        self._behind: _WriteBehind | None = None
         self._size = 0
         self._info: BlobInfo | None = None
 
@@ -142,16 +192,24 @@ class BlobWriter:
 
     def write(self, chunk: bytes) -> None:
         fd = self._open_fd()
-        with memoryview(chunk) as view:
-            written = 0
-            while written < len(view):
-                written += os.write(fd, view[written:])
-        self._hash.update(chunk)
+        if not chunk:
+            return
+        if self._behind is None:
+            self._behind = _WriteBehind(fd)
+        self._behind.put(bytes(chunk))
         self._size += len(chunk)
+
+    def _written(self) -> str:
+        """Wait for the writer's thread; the SHA-256 (hex) of everything written."""
+        if self._behind is None:
+            return hashlib.sha256().hexdigest()
+        self._behind.finish()
+        return self._behind.hash.hexdigest()
 
     def commit(self) -> BlobInfo:
         """Make the blob durable under its final name; Conflict if that name exists already."""
         fd = self._open_fd()
+        digest = self._written()
         os.fsync(fd)
         try:
             os.link(self._temp, self._final)  # unlike rename, never replaces an existing file
@@ -168,13 +226,16 @@ class BlobWriter:
         _fsync_dir(self._final.parent)
         if self._new_shard:
             _fsync_dir(self._root)
-        self._info = BlobInfo(self._size, self._hash.hexdigest())
+        self._info = BlobInfo(self._size, digest)
         return self._info
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
         fd, self._fd = self._fd, None
         try:
+            if self._behind is not None:
+                with contextlib.suppress(BaseException):  # the error that ended the block is the one that counts
+                    self._behind.finish()
             if self._info is None:
                 self._temp.unlink(missing_ok=True)
         finally:

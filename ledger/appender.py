@@ -25,7 +25,7 @@ from ledger.connections import reading, writing
 from ledger.datakeys import NO_SUBJECT, DataKeys
 from ledger.db import WalCheckpointer, WriterLock
 from ledger.envelope import SALT_SIZE, content_aad, seal
-from ledger.errors import Conflict, InvalidInput, PolicyViolation, TooLarge
+from ledger.errors import Conflict, FormatError, InvalidInput, PolicyViolation, TooLarge
 from ledger.groupcommit import BackgroundBatcher, GroupCommitter
 from ledger.reads import stored_header
 from ledger.repository import entries as repo
@@ -217,12 +217,17 @@ class Appender:
     def check(self, entry: NewEntry, index: int | None = None) -> None:
         """Raise `InvalidInput` if `entry` cannot be appended; `index` names it within a batch."""
         where = "" if index is None else f"entry {index}: "
-        if entry.kind not in KINDS:
-            raise InvalidInput(f"{where}unknown kind {entry.kind!r}; one of {', '.join(sorted(KINDS))}")
-        if entry.channel is not None and entry.channel not in CHANNELS:
-            raise InvalidInput(f"{where}unknown channel {entry.channel!r}; one of {', '.join(sorted(CHANNELS))}")
+        # types first: a list or a number (from a JSONL line) is neither hashable nor measurable
+        if not isinstance(entry.kind, str) or entry.kind not in KINDS:
+            shown = repr(entry.kind) if isinstance(entry.kind, str) else "(not a string)"
+            raise InvalidInput(f"{where}unknown kind {shown}; one of {', '.join(sorted(KINDS))}")
+        if entry.channel is not None and (not isinstance(entry.channel, str) or entry.channel not in CHANNELS):
+            shown = repr(entry.channel) if isinstance(entry.channel, str) else "(not a string)"
+            raise InvalidInput(f"{where}unknown channel {shown}; one of {', '.join(sorted(CHANNELS))}")
         if entry.case is not None and (not isinstance(entry.case, str) or not CASE_RE.match(entry.case)):
             raise InvalidInput(f"{where}case id must be 1-128 of letters, digits and . _ : -")
+        if entry.subject_ref is not None:  # here, not only when the batch is written: a bad line is named
+            Subjects.check_ref(entry.subject_ref, where)
         if not isinstance(entry.actor, str) or not ACTOR_RE.match(entry.actor):
             raise InvalidInput(f"{where}actor must look like user:ID or service:ID")
         if entry.preset is not None and not _valid_preset(entry):
@@ -248,7 +253,10 @@ class Appender:
         if json_depth(entry.meta) > _MAX_META_DEPTH:
             raise InvalidInput(f"{where}meta nests deeper than {_MAX_META_DEPTH} levels (the header around it "
                                f"makes {MAX_JSON_DEPTH})", limit=_MAX_META_DEPTH)
-        meta = plain_json(dict(entry.meta))
+        try:
+            meta = plain_json(dict(entry.meta))
+        except FormatError:
+            raise InvalidInput(f"{where}meta holds text with a lone surrogate (not valid Unicode)") from None
         if meta is None:
             raise InvalidInput(f"{where}meta must be an object of strings, integers, booleans and nulls "
                                "(no floats: their text form is not portable)")

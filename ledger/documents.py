@@ -181,9 +181,10 @@ class Documents:
         if not doc.case:
             raise InvalidInput("a document belongs to a case")
         entry_id = str(uuid.uuid4())
-        # case, channel and actor are checked before a byte of the file is read
+        # case, channel, subject reference and actor are checked before a byte of the file is read
         self._appender.check(NewEntry(kind="document", content=b"", case=doc.case, channel=doc.channel,
-                                      actor=doc.actor, preset=Preset(entry_id, "-", "0" * 64, "0" * 64)))
+                                      subject_ref=doc.subject_ref, actor=doc.actor,
+                                      preset=Preset(entry_id, "-", "0" * 64, "0" * 64)))
         context = self._tenants.get(tenant)
         subject = self._subjects.handle(tenant, doc.subject_ref) if doc.subject_ref else None
         key_id, key = self._data_keys.current(context, subject or NO_SUBJECT)

@@ -30,6 +30,15 @@ class Subjects:
         self._tenants = tenants
         self._clock = clock
 
+    @staticmethod
+    def check_ref(ref: object, where: str = "") -> None:
+        """`InvalidInput` (its message starting with `where`) unless `ref` is a subject reference: a
+        string of 1-`MAX_REF_LENGTH` characters of valid Unicode (its keyed digest is taken of its
+        UTF-8, which a lone surrogate has not)."""
+        if not isinstance(ref, str) or not 1 <= len(ref) <= MAX_REF_LENGTH or not _is_unicode(ref):
+            raise InvalidInput(f"{where}a subject reference must be a string of 1-{MAX_REF_LENGTH} characters "
+                               "of valid Unicode")
+
     def handle(self, tenant: str, ref: str, *, create: bool = True) -> str:
         """The handle standing for `ref` in this tenant (made on first use unless `create` is False)."""
         return self.handles(self._tenants.get(tenant), {ref}, create=create)[ref]
@@ -37,8 +46,7 @@ class Subjects:
     def handles(self, context: TenantContext, refs: set[str], *, create: bool = True) -> dict[str, str]:
         """Handles for many references: from the cache, else one lookup; missing ones are created."""
         for ref in refs:
-            if not ref or len(ref) > MAX_REF_LENGTH:
-                raise InvalidInput(f"a subject reference must be 1-{MAX_REF_LENGTH} characters")
+            self.check_ref(ref)
         macs = {subject_ref_mac(context.tenant_key, ref): ref for ref in refs}
         if not create:  # a lookup (erasure, reports) must not trust a mapping erased by another process
             with reading(self._engine) as conn:
@@ -77,3 +85,12 @@ class Subjects:
         if handle is None:
             raise NotFound("no such subject", tenant=tenant)
         return handle
+
+
+def _is_unicode(text: str) -> bool:
+    """Whether `text` has a UTF-8 form (holds no lone surrogate)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

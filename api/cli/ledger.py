@@ -71,12 +71,17 @@ def jsonl_entries(data: bytes) -> Iterator[tuple[int, NewEntry]]:
         try:  # text is stored as it is; JSON in its RFC 8785 form, as over HTTP (DESIGN §9)
             raw = None if content is None else content.encode() if isinstance(content, str) else (
                 encode_json_content(content))
+        except UnicodeEncodeError:  # an escaped lone surrogate: text with no UTF-8 form
+            raise InvalidInput(f"line {number}: content: text with a lone surrogate is not valid Unicode",
+                               line=number) from None
         except InvalidInput as exc:
             raise InvalidInput(f"line {number}: {exc.message}", line=number) from None
         try:
+            # a missing or null actor or meta takes the default; any other value is checked as given
             entry = NewEntry(kind=item["kind"], channel=item.get("channel"), case=item.get("case"),
-                             subject_ref=item.get("subject_ref"), actor=item.get("actor") or "service:import",
-                             content=raw, meta=item.get("meta") or {})
+                             subject_ref=item.get("subject_ref"),
+                             actor="service:import" if item.get("actor") is None else item["actor"],
+                             content=raw, meta={} if item.get("meta") is None else item["meta"])
         except TypeError:
             raise InvalidInput(f"line {number}: fields of the wrong type", line=number) from None
         yield number, entry

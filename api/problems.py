@@ -27,6 +27,7 @@ from ledger.errors import (
     TooManyRequests,
     VerificationError,
 )
+from verification.entry import MAX_JSON_DEPTH
 
 __all__ = ["domain_problem", "install_problem_handlers", "problem"]
 
@@ -96,6 +97,12 @@ def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if isinstance(exc.__cause__, LedgerError):  # a domain error raised where only HTTPException passes
         return _ledger_error(_request, exc.__cause__)
+    if isinstance(exc.__cause__, RecursionError):
+        # FastAPI decodes a JSON body with `json.loads`, which gives up on ~1000 levels of nesting, and
+        # turns that into a 400 "error parsing the body": refused here as any body nested too deep is
+        return _validation_error(_request, RequestValidationError([{
+            "type": "json_too_deep", "loc": ("body",), "msg": f"JSON nests deeper than {MAX_JSON_DEPTH} levels",
+            "input": {}}]))
     return problem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
 

@@ -115,13 +115,13 @@ def test_two_agents_racing_to_open_a_case_one_wins(api: Api) -> None:
 def test_deeply_nested_content_is_refused_naming_the_limit(api: Api) -> None:
     agent = api.client("acme", "agent", "deep")
     before = _size(api)
-    for depth in (MAX_JSON_DEPTH + 1, 300, 950, 5000):
+    for depth in (MAX_JSON_DEPTH + 1, 300, 950, 1000, 5000, 100_000):  # the deepest are too deep for json.loads
         # written out by hand: the client's own encoder would give up on the deepest
         body = json.dumps(interaction("DEEP-1") | {"content": "@"}).replace('"@"', '{"n":' * depth + "1" + "}" * depth)
         response = agent.post("/v1/interactions", content=body, headers={"content-type": "application/json"})
         assert response.status_code in (400, 422), (depth, response.status_code)
         assert response.headers["content-type"] == "application/problem+json"
-        assert str(MAX_JSON_DEPTH) in response.text or depth > 900, response.text[:300]
+        assert f"nests deeper than {MAX_JSON_DEPTH} levels" in response.json()["detail"], (depth, response.text[:300])
     assert _size(api) == before
     ok = agent.post("/v1/interactions", json=interaction("DEEP-1") | {"content": _nested(MAX_JSON_DEPTH)})
     assert ok.status_code == 201

@@ -17,6 +17,7 @@ from ledger.appender import NewEntry
 from ledger.content import encode_json_content, render_content
 from ledger.errors import InvalidInput
 from ledger.service import Ledger
+from verification.entry import CHANNELS
 
 tenant_app = typer.Typer(no_args_is_help=True, help="Create and inspect tenants (one log each).")
 app.add_typer(tenant_app, name="tenant")
@@ -91,7 +92,7 @@ def jsonl_entries(data: bytes) -> Iterator[tuple[int, NewEntry]]:
 def append(
     tenant: TenantOpt,
     kind: Annotated[str | None, typer.Option(help="interaction, document, share, …")] = None,
-    channel: Annotated[str | None, typer.Option(help="phone, email, chat, sms, social, video, in_person, api")] = None,
+    channel: Annotated[str | None, typer.Option(help=", ".join(sorted(CHANNELS)))] = None,
     case: Annotated[str | None, typer.Option(help="case id")] = None,
     subject_ref: Annotated[str | None, typer.Option(help="outside customer reference")] = None,
     actor: Annotated[str, typer.Option(help="user:… or service:…")] = "service:cli",

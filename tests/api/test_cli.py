@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
+from typer.testing import CliRunner
 
+from api.cli import app
 from ledger.settings import Settings
 from tests.conftest import env_for
+from verification.entry import CHANNELS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -184,3 +187,11 @@ def test_bad_input_gives_one_line_errors(cli: CLI, tmp_path: Path) -> None:
                           "tenant", "show", "t"], env={**cli.env, "CASELEDGER_DATABASE_URL": ""}, cwd=tmp_path,
                          capture_output=True, text=True, timeout=60)
     assert "caseledger init" in _error(cut)
+
+
+def test_append_help_lists_the_channels_of_the_one_list() -> None:
+    """The channel list is written once, in `verification.entry`; the help text is built from it."""
+    shown = CliRunner().invoke(app, ["append", "--help"], env={"COLUMNS": "300", "TERM": "dumb"})
+    assert shown.exit_code == 0
+    [line] = [line for line in shown.output.splitlines() if "--channel" in line]
+    assert ", ".join(sorted(CHANNELS)) in line

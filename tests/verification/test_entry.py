@@ -22,7 +22,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from verification.chain import LogVerifier
-from verification.entry import CHANNELS, HEADER_FIELDS, ZERO_HASH, canonical_json, entry_hash, parse_header, plain_json
+from verification.entry import (
+    CHANNELS,
+    HEADER_FIELDS,
+    KINDS,
+    TIME_FORMAT,
+    ZERO_HASH,
+    canonical_json,
+    entry_hash,
+    parse_header,
+    plain_json,
+)
 from verification.errors import ChainError, FormatError
 
 T = TypeVar("T")
@@ -30,7 +40,6 @@ T = TypeVar("T")
 ORIGIN = "caseledger.local/acme-bank"
 OTHER_ORIGIN = "caseledger.local/other-bank"
 MAX_SAFE = 2**53 - 1
-KINDS = ("interaction", "document", "share", "access", "policy", "erasure", "key", "anchor")
 
 
 # --- independent reference: JCS from rfc8785, hashes from hashlib ----------------------------------
@@ -82,7 +91,7 @@ any_values = json_values(
 )
 hex64 = st.binary(min_size=32, max_size=32).map(bytes.hex)
 times = st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(9999, 1, 1)).map(
-    lambda t: t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    lambda t: t.strftime(TIME_FORMAT)
 )
 nonempty = st.text(chars, min_size=1, max_size=12)
 
@@ -357,7 +366,7 @@ BASE_TIME = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def fmt_time(t: datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return t.strftime(TIME_FORMAT)
 
 
 @dataclass(frozen=True)
@@ -413,7 +422,7 @@ specs = st.builds(
     Spec,
     case=st.none() | st.sampled_from(["c-1", "c-2", "c-3", "case/\xfc-4"]),
     channel=st.none() | st.sampled_from(sorted(CHANNELS)),
-    kind=st.sampled_from(KINDS),
+    kind=st.sampled_from(sorted(KINDS)),
     step_us=st.sampled_from([0, 0, 1, 999, 10**6, 86_400 * 10**6]),
     meta=st.dictionaries(ascii_keys, st.none() | safe_ints | strings, max_size=2),
 )
@@ -476,7 +485,7 @@ Choose = Callable[[Sequence[T]], T]
 
 
 def _field_alternatives(header: dict[str, Any], k: int) -> dict[str, list[Any]]:
-    later = fmt_time(datetime.strptime(header["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    later = fmt_time(datetime.strptime(header["time"], TIME_FORMAT).replace(tzinfo=UTC)
                      + timedelta(seconds=1))
     options: dict[str, list[Any]] = {
         "v": [2, 0], "log": [OTHER_ORIGIN], "seq": [k + 1, k - 1, -1, 10**6],
@@ -540,7 +549,7 @@ def mutate(name: str, log_specs: list[Spec], k: int, choose: Choose[Any]) -> Mut
     if name == "time_backwards":
         if k == 0:
             return None
-        before = datetime.strptime(json.loads(log[k - 1])["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        before = datetime.strptime(json.loads(log[k - 1])["time"], TIME_FORMAT).replace(tzinfo=UTC)
         return Mutated(forged(time=fmt_time(before - timedelta(microseconds=choose([1, 10**6])))), seq=k)
     if name == "case_prev":
         candidates = [None, "ab" * 32, "0" * 64, *([leaf(log[k - 1]).hex()] if k else [])]

@@ -10,6 +10,11 @@ online, against the chain (DESIGN §6): the result's ``checks`` says which ran.
 A document receipt (DESIGN §8) is checked without its file (``file_checked: false``), or with
 ``--file PATH`` against the file too: then ``checks`` lists each named check, and a failure is one
 line naming the check that failed (``caseledger: commitment: …``), exit 1.
+
+A bundle (DESIGN §9) is checked whole: the result on stdout lists every check with its outcome and
+the counts of entries and of verified, redacted and unverifiable content (as JSON like every
+command's output; ``--summary``: as lines of text, each check ok or FAIL), and a failure is one line
+on stderr naming the first failed check and its seq, exit 1.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 from collections.abc import Iterator
 from typing import Annotated, Any, BinaryIO
 
@@ -24,6 +30,7 @@ import typer
 
 from api.cli.common import app, emit, fail, read_input
 from verification.anchor import ANCHOR_RECEIPT_TYPE, AnchorReceipt
+from verification.bundle import BUNDLE_TYPE, verify_bundle
 from verification.document_receipt import DOCUMENT_RECEIPT_TYPE, verify_file
 from verification.documents import verify_document
 from verification.errors import FormatError, VerificationError
@@ -67,8 +74,10 @@ def verify(
         help="a report PDF: the instance's signing certificate (PEM) to trust (repeatable)")] = None,
     any_signer: Annotated[bool, typer.Option(
         "--insecure-any-signer", help="a report PDF: accept a signature by any certificate (says so)")] = False,
+    summary: Annotated[bool, typer.Option(
+        "--summary", help="a bundle: print a readable summary (each check ok or FAIL, the counts), not JSON")] = False,
 ) -> None:
-    """Verify a receipt, proof or anchor receipt offline against trusted keys or a trusted root; with
+    """Verify a receipt, proof, anchor receipt or bundle offline against trusted keys or a trusted root; with
     --rpc, also the anchor on chain (on the contract named by --contract, which you should take from
     the operator's published configuration, not from the receipt). With --file, also the document
     a document receipt is for."""
@@ -88,6 +97,11 @@ def verify(
     if not isinstance(document, dict):
         raise FormatError(f"{file} is not a JSON object")
     trusted_root = None if root is None else bytes.fromhex(root)
+    if document.get("type") == BUNDLE_TYPE:
+        if document_file is not None or rpc is not None:
+            fail("--file and --rpc are not for bundles (their anchors are checked offline)", 2)
+        _verify_bundle(document, trusted, trusted_root, summary)
+        return
     if document_file is None:
         result = verify_document(document, trusted, root=trusted_root)
     elif document.get("type") != DOCUMENT_RECEIPT_TYPE:
@@ -184,6 +198,19 @@ def _verify_file(document: dict[str, Any], trusted: Trust, path: str, root: byte
         if check is None:  # the receipt itself is malformed: not a check that failed
             raise
         fail(f"{check}: {' '.join(exc.message.split())}", 1)
+
+
+def _verify_bundle(document: dict[str, Any], trusted: Trust, root: bytes | None, summary: bool) -> None:
+    """Every check of a bundle on stdout; a failure is one line naming the first failed check (exit 1)."""
+    result = verify_bundle(document, trusted, root=root, collect=True)
+    if summary:
+        sys.stdout.write(result.summary())
+        sys.stdout.flush()
+    else:
+        emit(result.to_json())
+    if result.failed:
+        first = result.failed[0]
+        fail(f"{first.name}: {first.detail}", 1)
 
 
 def _anchor_of(document: dict[str, object]) -> AnchorReceipt | None:

@@ -1,0 +1,161 @@
+"""Bundle verification throughput: a 100,000-entry range bundle built in memory, parsed and verified.
+
+    .venv/bin/python bench/bundle_bench.py                 # 100,000 entries, best of 3 runs
+    .venv/bin/python bench/bundle_bench.py --entries 10000 --runs 1
+
+The log is made with `verification` alone (no database): version-1 headers with both hash chains
+(1,000 cases), JSON content with a salted commitment on nine entries in ten, access entries without
+content on the tenth. The bundle is the range [1000, 1000 + n) of a tree of n + 1,500 entries, so
+its proof has left peaks and right subtrees. Timed, separately: `json.loads` of the bundle's bytes,
+`Bundle.from_json`, and `verify_bundle` (collecting every check). The target (≥ 50,000 entries/s)
+is for parsing plus verifying, without `json.loads`; the rate with it is reported beside. With
+``--inclusion`` the same entries are also verified as an inclusion bundle (one proof per entry).
+Prints one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+
+from verification.bundle import Bundle, verify_bundle  # noqa: E402
+from verification.checkpoint import Checkpoint, sign_checkpoint, verifier_key  # noqa: E402
+from verification.compact import CompactRange, range_decomposition  # noqa: E402
+from verification.entry import ZERO_HASH, canonical_json, format_time  # noqa: E402
+from verification.merkle import leaf_hash  # noqa: E402
+from verification.tree import inclusion_path, tree_root  # noqa: E402
+from verification.trust import Trust  # noqa: E402
+
+ORIGIN = "caseledger.local/bench"
+START = 1000
+TAIL = 500
+TARGET = 50_000
+
+
+def build_log(size: int) -> tuple[list[dict[str, Any]], list[bytes], list[Any], list[bytes]]:
+    """Headers, their leaf hashes, each entry's content (None for none) and salt, for a log of `size`."""
+    headers: list[dict[str, Any]] = []
+    hashes: list[bytes] = []
+    contents: list[Any] = []
+    salts: list[bytes] = []
+    prev = ZERO_HASH
+    heads: dict[str, str] = {}
+    base = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    for seq in range(size):
+        salt = hashlib.sha256(seq.to_bytes(8, "big")).digest()
+        case = None if seq % 10 == 9 else f"C-{seq % 1000}"
+        content = None if case is None else {"text": f"customer asked about statement {seq}", "n": seq}
+        header = {
+            "v": 1, "log": ORIGIN, "seq": seq, "id": str(uuid.UUID(bytes=salt[:16], version=4)),
+            "time": format_time(base + timedelta(microseconds=37 * seq)),
+            "kind": "access" if case is None else "interaction", "actor": f"user:agent-{seq % 17}",
+            "case": case, "case_prev": None if case is None else heads.get(case),
+            "channel": None if case is None else "chat", "subject": None if case is None else f"s_{seq % 300}",
+            "key": None if case is None else f"dk_{seq % 300:04d}",
+            "ct": None if case is None else hashlib.sha256(salt + b"ct").hexdigest(),
+            "commit": None if content is None else hashlib.sha256(salt + canonical_json(content)).hexdigest(),
+            "meta": {"direction": "inbound"} if case else {}, "prev": prev,
+        }
+        digest = leaf_hash(canonical_json(header))
+        prev = digest.hex()
+        if case is not None:
+            heads[case] = prev
+        headers.append(header)
+        hashes.append(digest)
+        contents.append(content)
+        salts.append(salt)
+    return headers, hashes, contents, salts
+
+
+def make_bundle(n: int, inclusion: bool) -> tuple[dict[str, Any], str]:
+    size = START + n + TAIL
+    headers, hashes, contents, salts = build_log(size)
+    key = Ed25519PrivateKey.generate()
+    compact = CompactRange()
+    for digest in hashes:
+        compact.append(digest)
+    note = sign_checkpoint(Checkpoint(ORIGIN, size, compact.root()), key)
+    end = START + n
+    entries = []
+    for seq in range(START, end):
+        entry: dict[str, Any] = {"seq": seq, "entry_hash": hashes[seq].hex(), "header": headers[seq]}
+        if contents[seq] is not None:
+            entry |= {"content": contents[seq], "salt": salts[seq].hex()}
+        entries.append(entry)
+    if inclusion:
+        proof: dict[str, Any] = {"inclusion": [{"seq": seq, "proof": [h.hex() for h in inclusion_path(hashes, seq)]}
+                                               for seq in range(START, end)]}
+    else:
+        left_at, right_at = range_decomposition(START, end, size)
+        left, right = (
+            [tree_root(hashes[i << level:(i + 1) << level]).hex() for level, i in coords]
+            for coords in (left_at, right_at))
+        proof = {"range": {"start": START, "end": end, "left": left, "right": right}}
+    doc = {"type": "caseledger.bundle", "v": 1,
+           "manifest": {"log": ORIGIN, "scope": {"start": START, "end": end}, "generated_at": "2024-06-01T10:00:00Z",
+                        "generator": "caseledger bench", "exported_by": "service:bench", "include_content": True,
+                        "redactions": []},
+           "vkey": verifier_key(ORIGIN, key.public_key()), "checkpoint": note, "entries": entries, "proof": proof,
+           "anchors": []}
+    return doc, verifier_key(ORIGIN, key.public_key())
+
+
+def measure(doc: dict[str, Any], vkey: str, runs: int) -> dict[str, Any]:
+    data = json.dumps(doc).encode()
+    trust = Trust.of(vkey)
+    n = len(doc["entries"])
+    best: dict[str, float] = {}
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        loaded = json.loads(data)
+        t1 = time.perf_counter()
+        bundle = Bundle.from_json(loaded)
+        t2 = time.perf_counter()
+        result = verify_bundle(bundle, trust, collect=True)
+        t3 = time.perf_counter()
+        assert result.valid, result.summary()
+        for name, seconds in (("json_loads", t1 - t0), ("from_json", t2 - t1), ("verify", t3 - t2)):
+            best[name] = min(best.get(name, seconds), seconds)
+    parse_verify = best["from_json"] + best["verify"]
+    return {
+        "entries": n, "bundle_mb": round(len(data) / 1e6, 1),
+        "seconds": {name: round(value, 3) for name, value in best.items()},
+        "entries_per_s": round(n / parse_verify),
+        "entries_per_s_with_json_loads": round(n / (parse_verify + best["json_loads"])),
+        "verify_only_entries_per_s": round(n / best["verify"]),
+        "content_verified": result.content_verified, "content_absent": result.content_absent,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3, help="best of this many runs")
+    parser.add_argument("--inclusion", action="store_true", help="also verify an inclusion bundle of the entries")
+    args = parser.parse_args()
+    out: dict[str, Any] = {"benchmark": "bundle-verify", "python": platform.python_version(),
+                           "machine": platform.machine(), "runs": args.runs, "target_entries_per_s": TARGET}
+    doc, vkey = make_bundle(args.entries, inclusion=False)
+    out["range"] = measure(doc, vkey, args.runs)
+    out["range"]["met"] = out["range"]["entries_per_s"] >= TARGET
+    if args.inclusion:
+        doc, vkey = make_bundle(args.entries, inclusion=True)
+        out["inclusion"] = measure(doc, vkey, args.runs)
+    sys.stdout.write(json.dumps(out, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

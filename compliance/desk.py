@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from compliance.access import Permission, Reader, require
@@ -12,6 +13,7 @@ from compliance.disclosures import DisclosureReport, Disclosures
 from compliance.erasure import ErasureDecision, Erasures
 from compliance.holds import Hold, Holds
 from compliance.retention import PolicyVersion, Retention, RetentionPolicy
+from ledger.errors import Conflict
 from ledger.service import Ledger
 
 __all__ = ["ComplianceDesk"]
@@ -62,6 +64,16 @@ class ComplianceDesk:
     def erasure(self, tenant: str, reader: Reader, request_id: str) -> ErasureDecision:
         require(reader, Permission.READ_COMPLIANCE)
         return self.erasures.get(tenant, request_id)
+
+    def certificate_pdf(self, tenant: str, reader: Reader, request_id: str, out_path: Path) -> None:
+        """The erasure certificate as a signed PDF page; Conflict while the erasure is deferred."""
+        from compliance.certificate_pdf import render_certificate_pdf  # ReportLab and pyHanko: only here
+        from compliance.export_report import report_signer
+
+        decision = self.erasure(tenant, reader, request_id)
+        if decision.certificate is None:
+            raise Conflict(f"erasure request {request_id} is {decision.status}: it has no certificate yet")
+        render_certificate_pdf(decision.certificate, out_path, report_signer(self.ledger))
 
     def all_erasures(self, tenant: str, reader: Reader) -> list[ErasureDecision]:
         require(reader, Permission.READ_COMPLIANCE)

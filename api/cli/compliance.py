@@ -111,11 +111,18 @@ def erase(
 
 @compliance_app.command()
 def erasures(tenant: TenantOpt,
-             request_id: Annotated[str | None, typer.Option("--id", help="one request, with its certificate")] = None
-             ) -> None:
+             request_id: Annotated[str | None, typer.Option("--id", help="one request, with its certificate")] = None,
+             pdf: Annotated[Path | None, typer.Option("--pdf", help="with --id: write its certificate as a "
+                                                                    "signed PDF page here")] = None) -> None:
     """The erasure requests and where they stand."""
     with open_ledger() as led:
         desk = ComplianceDesk(led)
+        if pdf is not None:
+            if request_id is None:
+                fail("--pdf needs --id", 2)
+            from compliance.access import Reader
+
+            desk.certificate_pdf(tenant, Reader("service:cli", "admin"), request_id, pdf)
         if request_id is not None:
             emit(desk.erasures.get(tenant, request_id).to_json())
         else:

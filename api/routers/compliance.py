@@ -3,9 +3,13 @@ the run that carries out what has become due. The rules and permissions are `com
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path as Path_
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, Response
+from fastapi.responses import FileResponse
 
 from api.compliance_schemas import DisclosuresIn, ErasureIn, HoldId, HoldIn, ReleaseIn, RequestId, RetentionIn
 from api.deps import AnyPrincipal, AppState, as_reader
@@ -88,6 +92,18 @@ def list_erasures(desk: Desk, principal: AnyPrincipal) -> dict[str, Any]:
 @router.get("/erasures/{request_id}")
 def get_erasure(request_id: Annotated[RequestId, Path()], desk: Desk, principal: AnyPrincipal) -> dict[str, Any]:
     return desk.erasure(principal.tenant, as_reader(principal), request_id).to_json()
+
+
+@router.get("/erasures/{request_id}/certificate.pdf", response_class=FileResponse)
+def erasure_certificate_pdf(request_id: Annotated[RequestId, Path()], desk: Desk, principal: AnyPrincipal,
+                            background: BackgroundTasks) -> FileResponse:
+    """The erasure certificate as a signed PDF page (409 while the erasure is deferred)."""
+    directory = Path_(tempfile.mkdtemp(prefix="caseledger-certificate-"))
+    background.add_task(shutil.rmtree, directory, True)
+    out = directory / "certificate.pdf"
+    desk.certificate_pdf(principal.tenant, as_reader(principal), request_id, out)
+    return FileResponse(out, media_type="application/pdf", filename=f"erasure-certificate-{request_id}.pdf",
+                        headers={"Cache-Control": "no-store"})
 
 
 @router.post("/compliance/run")

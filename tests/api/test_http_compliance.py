@@ -4,11 +4,15 @@ verifies offline while every proof of the log still does."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from cryptography import x509
+from pypdf import PdfReader
 
+from compliance.report_verify import verify_report
 from tests.api.conftest import Api, interaction
 from verification import Trust, verify_receipt
 from verification.erasure_certificate import verify_erasure_certificate
@@ -60,7 +64,7 @@ def test_holds_are_placed_listed_and_released_by_the_right_roles_only(api: Api) 
     _problem(supervisor.get("/v1/holds/not-a-uuid"), 422)
 
 
-def test_an_erasure_over_http_is_certified_and_the_log_still_verifies(api: Api) -> None:
+def test_an_erasure_over_http_is_certified_and_the_log_still_verifies(api: Api, tmp_path: Path) -> None:
     """In globex, which has no retention policy (acme's is locked to six years by the test above)."""
     agent = api.client("globex", "agent", "eve")
     body = interaction("E-1", note="my address is 1 Main St")
@@ -88,6 +92,16 @@ def test_an_erasure_over_http_is_certified_and_the_log_still_verifies(api: Api) 
     assert fetched["certificate"] == decision["certificate"] and "salt" not in fetched, "the salt is shown once"
     assert verify_receipt(supervisor.get(f"/v1/entries/{seq}/receipt").json(), trust)["ok"]
     _problem(api.client("acme", "admin", "ada").get(f"/v1/erasures/{decision['id']}"), 404)
+    page = supervisor.get(f"/v1/erasures/{decision['id']}/certificate.pdf")
+    assert page.status_code == 200 and page.headers["content-type"] == "application/pdf"
+    pdf = tmp_path / "certificate.pdf"
+    pdf.write_bytes(page.content)
+    cert = x509.load_pem_x509_certificate(api.settings.report_signing_paths[1].read_bytes())
+    signed = verify_report(pdf, trusted_certs=[cert])
+    assert [c.name for c in signed.failures] == ["attachment"], "signed and intact; a certificate page has no bundle"
+    text = PdfReader(pdf).pages[0].extract_text()
+    assert decision["id"] in text and decision["certificate"]["subject_digest"] in text.replace("\n", "")
+    _problem(api.client("acme", "admin", "ada").get(f"/v1/erasures/{decision['id']}/certificate.pdf"), 404)
     _problem(supervisor.post("/v1/compliance/run"), 403)
     ran = api.client("globex", "admin", "gil").post("/v1/compliance/run")
     assert ran.status_code == 200 and set(ran.json()) == {"erased", "expired", "still_deferred"}

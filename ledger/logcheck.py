@@ -35,7 +35,7 @@ from ledger.repository import entries as entry_repo
 from ledger.repository import nodes as node_repo
 from ledger.repository import tenants as tenant_repo
 from ledger.tenants import Tenants
-from ledger.tree import stored_hash_count, stored_hash_index
+from ledger.tree import stored_hash_count, stored_hash_index, tree_hash_indexes
 from verification.chain import LogVerifier
 from verification.checkpoint import NoteVerifier, key_id, open_checkpoint
 from verification.compact import CompactRange
@@ -95,11 +95,7 @@ def _check_columns(row: tuple[Any, ...], header: dict[str, Any], seq: int) -> No
 
 def _peaks_at(conn: Connection, log_id: int, size: int) -> list[bytes]:
     """The stored complete-subtree hashes that make up the tree of `size` leaves, largest first."""
-    indexes, offset = [], 0
-    for level in range(size.bit_length() - 1, -1, -1):
-        if size >> level & 1:
-            indexes.append(stored_hash_index(level, offset >> level))
-            offset += 1 << level
+    indexes = tree_hash_indexes(size)  # the peaks are what the tree hash of `size` reads
     found = node_repo.read_nodes(conn, log_id, indexes)
     if len(found) != len(indexes):
         raise ChainError(f"stored tree lacks the peaks at size {size}", seq=size)
@@ -239,13 +235,13 @@ def verify_stored_log(conn: Connection, log_id: int, origin: str, public_key: Ed
     if node_repo.has_nodes_from(conn, log_id, stored_hash_count(size)):
         raise ChainError(f"stored tree has nodes beyond the {size} entries", seq=size)
     last_hash = next((s.last_hash for s in reversed(segments) if s.start < s.end), ZERO_HASH)
-    peaks = segments[-1].peaks
-    if head.size != size or head.head_hash != last_hash or bytes(head.peaks) != b"".join(peaks):
+    peaks = CompactRange(size, segments[-1].peaks)
+    if head.size != size or head.head_hash != last_hash or bytes(head.peaks) != peaks.to_bytes():
         raise ChainError(
             f"log head says {head.size} entries ending in {head.head_hash[:16]}…, the entries end at {size}",
             seq=min(head.size, size),
         )
-    root = CompactRange(size, list(peaks)).root()
+    root = peaks.root()
     checkpoints += 0 in roots
     return {"log": origin, "size": size, "root": root.hex(), "nodes": nodes, "checkpoints": checkpoints,
             "ok": True}

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, NamedTuple
 
 from sqlalchemy import Engine
@@ -28,6 +29,7 @@ from ledger.envelope import SALT_SIZE, content_aad, seal
 from ledger.errors import Conflict, FormatError, InvalidInput, PolicyViolation, TooLarge
 from ledger.groupcommit import BackgroundBatcher, GroupCommitter
 from ledger.reads import stored_header
+from ledger.repository import checkpoints as checkpoint_repo
 from ledger.repository import entries as repo
 from ledger.repository.tenants import key_epoch
 from ledger.subjects import Subjects
@@ -97,6 +99,9 @@ class NewEntry:
     #: run in the entry's own transaction, given its seq: a row that must exist exactly when the entry
     #: does (a document's index row); if it raises, the entry is not written
     with_entry: Callable[[Connection, int], None] | None = None
+    #: sign a checkpoint of the tree the entry's transaction leaves, in that transaction, and return it
+    #: in `Appended.checkpoint` (a receipt without a second write: a document's upload)
+    checkpoint: bool = False
 
 
 class Appended(NamedTuple):
@@ -108,6 +113,8 @@ class Appended(NamedTuple):
     header: dict[str, Any]
     #: the header's RFC 8785 bytes, as hashed
     header_bytes: bytes = b""
+    #: with `NewEntry.checkpoint`: (size, root, signed note) of the tree its transaction committed
+    checkpoint: tuple[int, bytes, str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"log": self.log, "seq": self.seq, "entry_hash": self.entry_hash, "header": self.header}
@@ -137,6 +144,8 @@ class _Prepared(NamedTuple):
     epoch: int
     case_rule: CaseRule | None
     with_entry: Callable[[Connection, int], None] | None
+    #: signs a checkpoint of (size, root) for the log, when the entry asks for one
+    sign: Callable[[int, bytes], str] | None
 
 
 class _StaleKeys(Exception):
@@ -307,7 +316,8 @@ class Appender:
             elif entry.commit is not False:
                 commit = hashlib.sha256(salt + entry.content).hexdigest()
         return _Prepared(entry_id, entry.kind, entry.actor, entry.case, entry.channel, subject, key_id,
-                         envelope, ct, commit, dict(entry.meta), context.epoch, entry.case_rule, entry.with_entry)
+                         envelope, ct, commit, dict(entry.meta), context.epoch, entry.case_rule, entry.with_entry,
+                         partial(self._tenants.sign, context) if entry.checkpoint else None)
 
     @staticmethod
     def _check_case_rule(item: _Prepared, staff: dict[str | None, set[str] | None], opens: bool) -> None:
@@ -366,6 +376,13 @@ class Appender:
                                 entry_rows, node_rows, {case: heads[case] for case in cases})
             for write, seq in with_entries:
                 write(conn, seq)
+            signer = next((item.sign for item in items if item.sign is not None), None)
+            if signer is not None:
+                root = tree.root()
+                note = checkpoint_repo.insert_checkpoint(conn, log_id, size, root, signer(size, root), now)
+                signed = (size, root, note)
+                appended = [a._replace(checkpoint=signed) if item.sign is not None else a
+                            for a, item in zip(appended, items, strict=True)]
         self._checkpointer.nudge()
         if self.on_commit is not None:
             try:

@@ -30,6 +30,7 @@ from ledger.anchoring import Anchoring
 from ledger.appender import Appender, NewEntry, Preset
 from ledger.blobs import BlobStore
 from ledger.cases import CaseRule
+from ledger.checkpoints import Checkpoints, SignedCheckpoint
 from ledger.connections import reading, writing
 from ledger.datakeys import NO_SUBJECT, DataKeys
 from ledger.envelope import SALT_SIZE, SegmentSealer, content_aad, open_stream
@@ -158,7 +159,7 @@ def _claims_magic(claimed: str) -> bool:
 
 class Documents:
     def __init__(self, engine: Engine, tenants: Tenants, subjects: Subjects, data_keys: DataKeys, appender: Appender,
-                 reads: Reads, anchoring: Anchoring, blobs: BlobStore, max_bytes: int,
+                 reads: Reads, anchoring: Anchoring, checkpoints: Checkpoints, blobs: BlobStore, max_bytes: int,
                  clock: Callable[[], str]) -> None:
         self._engine = engine
         self._tenants = tenants
@@ -167,6 +168,7 @@ class Documents:
         self._appender = appender
         self._reads = reads
         self._anchoring = anchoring
+        self._checkpoints = checkpoints
         self.blobs = blobs
         self.max_bytes = max_bytes
         self._clock = clock
@@ -216,14 +218,16 @@ class Documents:
 
             entry = NewEntry(kind="document", content=canonical_json(private), channel=doc.channel, case=doc.case,
                              subject_ref=doc.subject_ref, actor=doc.actor, meta={"size": size},
-                             case_rule=doc.case_rule, with_entry=index,
+                             case_rule=doc.case_rule, with_entry=index, checkpoint=True,
                              preset=Preset(entry_id, key_id, stored.sha256, commitment.hexdigest()))
             try:
                 appended = self._appender.append(tenant, entry)
             except BaseException:
                 self.blobs.delete(entry_id)  # the entry was not committed: its blob goes with it
                 raise
-        receipt = self._anchoring.entry_receipt(tenant, appended.seq)
+        # against the checkpoint signed in the entry's own transaction: no second write for the receipt
+        assert appended.checkpoint is not None
+        receipt = self._checkpoints.receipt(tenant, appended.seq, SignedCheckpoint(*appended.checkpoint))
         return DocumentReceipt(entry_id, name, media_type, size, salt.hex(), receipt)
 
     def locate(self, tenant: str, document_id: str) -> DocumentRef:

@@ -56,7 +56,7 @@ class Ledger:
         self.logcheck = LogCheck(engine, self.tenants)
         self.anchoring = Anchoring(engine, self.tenants, self.checkpoints, self.proofs, self.appender, clock)
         self.documents = Documents(engine, self.tenants, self.subjects, self.data_keys, self.appender, self.reads,
-                                   self.anchoring, BlobStore.in_data_dir(settings.data_dir),
+                                   self.anchoring, self.checkpoints, BlobStore.in_data_dir(settings.data_dir),
                                    settings.max_document_bytes, clock)
         self.shares = Shares(engine, self.tenants, self.appender, clock)
 

@@ -459,3 +459,16 @@ def test_appends_without_a_subject_work_right_after_a_rotation(ledger: Ledger) -
     ledger.data_keys.destroy("t", "")
     again = ledger.appender.append("t", NewEntry(kind="interaction", content=b"again"))
     assert again.header["key"] not in (rotated, None)
+
+
+def test_an_entry_may_ask_for_a_checkpoint_signed_in_its_own_transaction(ledger: Ledger) -> None:
+    ledger.tenants.create("t")
+    ledger.appender.append("t", _interaction())
+    plain, signed = ledger.appender.append_batch("t", [_interaction(), NewEntry(kind="key", meta={"k": 1},
+                                                                                checkpoint=True)])
+    assert plain.checkpoint is None and signed.checkpoint is not None
+    size, root, note = signed.checkpoint
+    assert size == 3 and (size, note) in ledger.checkpoints.history("t"), "kept as the checkpoint of its size"
+    assert ledger.checkpoints.latest("t").root == root
+    receipt = ledger.checkpoints.receipt("t", signed.seq)
+    assert receipt.checkpoint == note and verify_receipt(receipt, Trust.of(ledger.tenants.info("t").vkey))["ok"]

@@ -143,9 +143,15 @@ class SegmentSealer:
         self._setup(key, aad, os.urandom(SEGMENT_PREFIX_SIZE))
 
     @classmethod
-    def _with_prefix(cls, key: bytes, aad: bytes, prefix: bytes) -> SegmentSealer:
-        """The deterministic layer (STYLE §8), for vectors and tests only: a prefix must never repeat
-        under one key."""
+    def with_prefix(cls, key: bytes, aad: bytes, prefix: bytes) -> SegmentSealer:
+        """The deterministic layer (STYLE §8): a sealer with the nonce prefix given, not drawn at random.
+
+        Public because the published vectors (``tests/vectors/caseledger/segmented-envelopes.json``)
+        can only be reproduced byte for byte with their prefix, and other implementations test
+        against them: there is no other way to check our output against a vector. Never use it to
+        seal stored data: a prefix must never repeat under one key, which only the random prefix of
+        the constructor ensures.
+        """
         sealer = cls.__new__(cls)
         sealer._setup(key, aad, prefix)
         return sealer

@@ -589,17 +589,23 @@ def test_the_limiter_refuses_after_limit_misses_until_the_oldest_is_a_window_old
 def test_the_limiter_remembers_a_bounded_number_of_clients() -> None:
     clock = _Clock()
     limiter = BadTokenLimiter(limit=2, window=60.0, max_clients=100, clock=clock)
-    for _ in range(2):
-        limiter.miss("guesser")
+
+    def guess_twice(client: str) -> None:  # limited now, so `retry_after` tells whether it is remembered
+        limiter.miss(client)
+        limiter.miss(client)
+
+    guess_twice("guesser")
     for number in range(99):
-        limiter.miss(f"other-{number}")
+        guess_twice(f"other-{number}")
     assert limiter.retry_after("guesser") is not None
     limiter.miss("guesser")  # seen again: the most recent now
     for number in range(99, 198):
-        limiter.miss(f"other-{number}")
+        guess_twice(f"other-{number}")
     assert limiter.retry_after("guesser") is not None
-    limiter.miss("one-more")  # the least recently seen client is forgotten
+    guess_twice("one-more")  # the least recently seen client is forgotten
     assert limiter.retry_after("guesser") is None
-    assert len(limiter._misses) == 100
+    everyone = ["guesser", *(f"other-{number}" for number in range(198)), "one-more"]
+    remembered = [client for client in everyone if limiter.retry_after(client) is not None]
+    assert remembered == [*(f"other-{number}" for number in range(99, 198)), "one-more"]  # 100 clients
     with pytest.raises(ValueError):
         BadTokenLimiter(limit=0)

@@ -161,10 +161,11 @@ def test_commit_without_hard_links_falls_back_to_rename(store: BlobStore, monkey
     put(store, entry_id, b"on a filesystem without links")
     assert b"".join(store.open(entry_id)) == b"on a filesystem without links"
     assert files_under(store.root) == [f"{entry_id[:2]}/{entry_id}"]
-    other = store.writer(new_id())
+    other_id = new_id()
+    other = store.writer(other_id)
     with other:
         other.write(b"x")
-        other._final.write_bytes(b"appeared meanwhile")  # the rename path checks before renaming
+        store.path(other_id).write_bytes(b"appeared meanwhile")  # the rename path checks before renaming
         with pytest.raises(Conflict):
             other.commit()
 

@@ -27,7 +27,6 @@ from ledger.envelope import (
     SEGMENT_SIZE,
     SEGMENTED_HEADER_SIZE,
     SegmentSealer,
-    _seal_stream,
     content_aad,
     open_stream,
     plain_size,
@@ -65,9 +64,17 @@ def raw_segments(segments: Sequence[tuple[int, bool, bytes]], prefix: bytes = PR
     return bytes(_generator().seal_segments(KEY, prefix, AAD, segments))
 
 
+def _sealed_pieces(sealer: SegmentSealer, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """What `seal_stream` yields, from a sealer with a known prefix: header, updates, finish."""
+    yield sealer.header()
+    for chunk in chunks:
+        yield sealer.update(chunk)
+    yield sealer.finish()
+
+
 def sealed(plaintext: bytes, chunks: Iterable[bytes] | None = None, prefix: bytes = PREFIX) -> bytes:
-    sealer = SegmentSealer._with_prefix(KEY, AAD, prefix)
-    return b"".join(_seal_stream(sealer, [plaintext] if chunks is None else chunks))
+    sealer = SegmentSealer.with_prefix(KEY, AAD, prefix)
+    return b"".join(_sealed_pieces(sealer, [plaintext] if chunks is None else chunks))
 
 
 def pieces(data: bytes, cuts: Iterable[int]) -> list[bytes]:
@@ -128,7 +135,7 @@ def test_segmented_vector(case: dict[str, Any]) -> None:
     assert aad == case["aad"].encode("utf-8")
     plaintext = _vector_plaintext(case)
     assert len(plaintext) == case["plaintext_size"]
-    envelope = b"".join(_seal_stream(SegmentSealer._with_prefix(key, aad, prefix), [plaintext]))
+    envelope = b"".join(_sealed_pieces(SegmentSealer.with_prefix(key, aad, prefix), [plaintext]))
     assert hashlib.sha256(envelope).hexdigest() == case["envelope_sha256"]
     assert len(envelope) == case["envelope_size"] == segmented_size(len(plaintext))
     assert plain_size(len(envelope)) == len(plaintext)
@@ -192,7 +199,7 @@ def test_round_trip_any_chunking(size: int, seed: int, data: st.DataObject) -> N
 
 
 def test_update_keeps_a_full_segment_until_more_data_follows() -> None:
-    sealer = SegmentSealer._with_prefix(KEY, AAD, PREFIX)
+    sealer = SegmentSealer.with_prefix(KEY, AAD, PREFIX)
     assert sealer.header() == b"\x02" + PREFIX
     assert sealer.update(b"a" * SEGMENT_SIZE) == b""  # could still be the final segment
     assert sealer.update(b"") == b""
@@ -221,7 +228,7 @@ def test_keys_and_prefixes_are_checked() -> None:
     with pytest.raises(ValueError):
         SegmentSealer(KEY[:16], AAD)
     with pytest.raises(ValueError):
-        SegmentSealer._with_prefix(KEY, AAD, bytes(8))
+        SegmentSealer.with_prefix(KEY, AAD, bytes(8))
     with pytest.raises(DecryptionError):
         open_stream(KEY[:31], [sealed(b"x")], AAD)
 

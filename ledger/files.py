@@ -49,11 +49,18 @@ def private_dir(path: Path) -> Path:
 def private_file(path: Path) -> Path:
     """Make sure `path` exists as a 0600 file (an empty one if it did not exist); its parent must exist.
 
-    An existing file of ours that others may read is made 0600.
+    An existing file of ours that others may read is made 0600, without opening it: closing any
+    descriptor of a file drops every POSIX lock this process holds on it, so opening and closing a
+    database file that another engine of this process has open would silently release SQLite's
+    locks on it, and a second writer could then corrupt it.
     """
     path = Path(path)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE)
-    os.close(fd)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        pass
+    else:
+        os.close(fd)
     _tighten(path, PRIVATE_FILE_MODE)
     return path
 

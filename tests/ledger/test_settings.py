@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -149,6 +151,28 @@ def test_an_open_data_directory_of_ours_is_closed(tmp_path: Path) -> None:
     opened.chmod(0o755)
     private_dir(opened)
     assert _mode(opened) == 0o700
+
+
+def test_a_second_engine_on_an_open_sqlite_file_keeps_the_first_ones_locks(tmp_path: Path) -> None:
+    """Opening the ledger twice in one process (a test, an embedding script) must not corrupt it: the
+    file-privacy step never opens an existing database file, as closing a descriptor of a file drops
+    every POSIX lock the process holds on it, SQLite's write lock included."""
+    database = tmp_path / "ledger.db"
+    first = make_engine(f"sqlite:///{database}")
+    try:
+        with first.connect() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock, held by this process
+            make_engine(f"sqlite:///{database}").dispose()
+            another_process = subprocess.run(
+                [sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=0, "
+                 "isolation_level=None); c.execute('BEGIN IMMEDIATE')", str(database)],
+                capture_output=True, text=True, timeout=60)
+            assert another_process.returncode != 0 and "database is locked" in another_process.stderr, (
+                "the write lock was released: another process could write under us")
+            conn.exec_driver_sql("ROLLBACK")
+    finally:
+        first.dispose()
 
 
 def test_a_world_readable_database_file_of_ours_is_made_private(tmp_path: Path) -> None:

@@ -509,6 +509,10 @@ class Bundle:
 # --- the result ----------------------------------------------------------------------------------
 
 
+def _scope_text(scope: Mapping[str, Any]) -> str:
+    return ", ".join(f"{name} {value}" for name, value in scope.items())
+
+
 @dataclass(frozen=True)
 class BundleCheck:
     """The outcome of one of `BUNDLE_CHECKS`: what held, or the first failure, its seq and how many failed."""
@@ -576,7 +580,7 @@ class BundleResult:
 
     def summary(self) -> str:
         """The verification summary as lines of text, for a terminal or the PDF's summary page."""
-        scope = ", ".join(f"{k} {v}" for k, v in self.scope.items()) or "no restriction"
+        scope = _scope_text(self.scope) or "no restriction"
         size = "unknown" if self.tree_size is None else str(self.tree_size)
         lines = [f"{BUNDLE_TYPE} of {self.log} (scope: {scope}): {self.entries} entries, {self.proof} proof, "
                  f"tree size {size}"]
@@ -633,6 +637,8 @@ def _open_checkpoint(b: Bundle, trust: Trust, root: bytes | None, out: _Outcomes
     """The checkpoint, verified if it can be (else as stated, for the checks that follow), and whether trusted."""
     log = b.manifest.log
     try:
+        if trust.insecure_embedded_key and not trust.keys_for(log) and parse_verifier_key(b.vkey).name != log:
+            raise VerificationError(f"the bundle's own key is for {parse_verifier_key(b.vkey).name!r}, not {log!r}")
         checkpoint, key_trusted = open_receipt_checkpoint(b.checkpoint, log, b.vkey, trust)
         if root is not None and (not isinstance(root, bytes) or len(root) != HASH_SIZE or root != checkpoint.root):
             raise ProofError("the checkpoint's root is not the trusted root", expected=root, computed=checkpoint.root)
@@ -829,7 +835,7 @@ def verify_bundle(bundle: Bundle | Mapping[str, Any], trust: Trust, *, root: byt
     out.details["headers"] = f"{n} canonical headers of {log}"
     out.details["entry_hashes"] = f"{n} entry hashes are their headers' hashes"
     out.details["order"] = "seqs strictly increase"
-    out.details["scope"] = f"every entry is within {scope}" if scope else "no restriction"
+    out.details["scope"] = f"every entry is within {_scope_text(scope)}" if scope else "no restriction"
     out.details["hash_chain"] = (f"{links} prev links between consecutive entries hold"
                                  + (", entry 0 starts the chain" if n and b.entries[0].seq == 0 else ""))
     if case_scope is not None:

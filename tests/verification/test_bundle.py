@@ -190,7 +190,7 @@ def test_a_case_bundle_verifies() -> None:
     assert result.content_verified == len(C1) - 2 and result.content_absent == 0
     details = {c.name: c.detail for c in result.checks}
     assert details["case_chain"] == f"case c-1: {len(C1) - 1} case_prev links hold, from the case's first entry"
-    assert details["scope"] == "every entry is within {'case': 'c-1'}"
+    assert details["scope"] == "every entry is within case c-1"
     assert details["content"] == f"{len(C1) - 2} verified, 1 redacted, 1 not verifiable (no commitment), 0 not included"
 
 
@@ -267,7 +267,9 @@ def test_the_embedded_key_only_when_asked_for() -> None:
     assert result.valid and result.key_trusted is False
     assert "not trusted" in result.summary()
     doc = case_bundle() | {"vkey": OTHER_ORIGIN_KEY}  # the embedded key must be the log's
-    assert failed(collected(doc, Trust(insecure_embedded_key=True))) == {"checkpoint_signature": None}
+    result = collected(doc, Trust(insecure_embedded_key=True))
+    assert failed(result) == {"checkpoint_signature": None}
+    assert result.failed[0].detail == f"the bundle's own key is for {OTHER_ORIGIN!r}, not {ORIGIN!r}"
 
 
 def test_a_trusted_root_must_be_the_checkpoints() -> None:

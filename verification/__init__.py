@@ -41,6 +41,7 @@ from verification.compact import CompactRange, verify_range
 from verification.document_receipt import DocumentReceipt, verify_document_receipt, verify_file
 from verification.documents import verify_document
 from verification.entry import MAX_JSON_DEPTH, canonical_json, entry_hash, json_depth, parse_header
+from verification.erasure_certificate import ErasureCertificate, verify_erasure_certificate
 from verification.errors import (
     ChainError,
     FormatError,
@@ -77,6 +78,7 @@ __all__ = [
     "CompactRange",
     "ConsistencyProof",
     "DocumentReceipt",
+    "ErasureCertificate",
     "FormatError",
     "InclusionProof",
     "LedgerError",
@@ -111,6 +113,7 @@ __all__ = [
     "verify_consistency_proof",
     "verify_document",
     "verify_document_receipt",
+    "verify_erasure_certificate",
     "verify_file",
     "verify_inclusion",
     "verify_inclusion_proof",

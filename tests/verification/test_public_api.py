@@ -179,7 +179,8 @@ def test_receipt_with_deep_header_is_a_format_error() -> None:
 
 def test_registry_knows_every_type() -> None:
     assert set(DOCUMENT_TYPES) == {"caseledger.receipt", InclusionProof.TYPE, ConsistencyProof.TYPE, RangeProof.TYPE,
-                                   "caseledger.anchor-receipt", "caseledger.document-receipt", "caseledger.bundle"}
+                                   "caseledger.anchor-receipt", "caseledger.document-receipt", "caseledger.bundle",
+                                   "caseledger.erasure_certificate"}
     assert all(set(versions) == {1} for versions in DOCUMENT_TYPES.values())
 
 

@@ -120,7 +120,9 @@ def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def agent(api: Api) -> Iterator[httpx.Client]:
+    """dana, who opens case D-1 first (whichever test of the module runs first, on whichever worker)."""
     with api.client("acme", "agent", "dana") as http:
+        assert http.post("/v1/interactions", json=interaction("D-1")).status_code == 201
         yield http
 
 

@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
-from verification.bundle import Bundle, verify_bundle  # noqa: E402
+from verification.bundle import Bundle  # noqa: E402
+from verification.bundle_verify import verify_bundle  # noqa: E402
 from verification.checkpoint import Checkpoint, sign_checkpoint, verifier_key  # noqa: E402
 from verification.compact import CompactRange, range_decomposition  # noqa: E402
 from verification.entry import ZERO_HASH, canonical_json, format_time  # noqa: E402

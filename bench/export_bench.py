@@ -85,7 +85,7 @@ def child_export(directory: Path, size: int, fmt: str) -> dict[str, Any]:
 
 def child_verify(bundle: Path, vkey: str) -> dict[str, Any]:
     from verification import Trust
-    from verification.bundle import verify_bundle
+    from verification.bundle_verify import verify_bundle
 
     started = time.perf_counter()
     document = json.loads(bundle.read_bytes())

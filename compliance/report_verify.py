@@ -3,7 +3,7 @@ name that very bundle.
 
 Layers, as everywhere (STYLE §9): the signature over the file, then the attachment it protects,
 then the SHA-256 printed on every page against the attachment's. The bundle's own cryptographic
-verification is `verification.bundle`'s; `verify_report` hands back the bundle's bytes for it.
+verification is `verification.bundle_verify`'s; `verify_report` hands back the bundle's bytes for it.
 A file that cannot be read as a PDF raises `ReportError`; a readable PDF that fails a check is
 reported in `ReportCheck`, naming the check.
 """

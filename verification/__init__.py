@@ -17,16 +17,9 @@ from verification.anchor import (
     round_leaf_hash,
     verify_anchor_receipt,
 )
-from verification.bundle import (
-    Bundle,
-    BundleCheck,
-    BundleEntry,
-    BundleInclusion,
-    BundleManifest,
-    BundleRange,
-    BundleResult,
-    verify_bundle,
-)
+from verification.bundle import Bundle, BundleEntry, BundleInclusion, BundleManifest, BundleRange
+from verification.bundle_result import BundleCheck, BundleResult
+from verification.bundle_verify import verify_bundle
 from verification.chain import LogVerifier
 from verification.checkpoint import (
     Checkpoint,

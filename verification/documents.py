@@ -10,7 +10,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from verification.anchor import ANCHOR_RECEIPT_TYPE, ANCHOR_RECEIPT_VERSION, AnchorReceipt, verify_anchor_receipt
-from verification.bundle import BUNDLE_TYPE, BUNDLE_VERSION, Bundle, verify_bundle
+from verification.bundle import BUNDLE_TYPE, BUNDLE_VERSION, Bundle
+from verification.bundle_verify import verify_bundle
 from verification.document_receipt import (
     DOCUMENT_RECEIPT_TYPE,
     DOCUMENT_RECEIPT_VERSION,
@@ -82,7 +83,7 @@ def verify_document(doc: Any, trust: Trust, *, root: bytes | None = None) -> dic
     (for a consistency proof, the root of the second tree; for a receipt, an anchor receipt or a
     document receipt, the root of its checkpoint). A document receipt is checked without its file
     (``file_checked: false``); `verification.document_receipt.verify_file` checks a file too. A
-    bundle raises its first failed check (`verification.bundle.verify_bundle` with ``collect=True``
+    bundle raises its first failed check (`verification.bundle_verify.verify_bundle` with ``collect=True``
     reports them all).
     """
     obj = mapping(doc, "a caseledger document")

@@ -30,7 +30,8 @@ import typer
 
 from api.cli.common import app, emit, fail, read_input
 from verification.anchor import ANCHOR_RECEIPT_TYPE, AnchorReceipt
-from verification.bundle import BUNDLE_TYPE, verify_bundle
+from verification.bundle import BUNDLE_TYPE
+from verification.bundle_verify import verify_bundle
 from verification.document_receipt import DOCUMENT_RECEIPT_TYPE, verify_file
 from verification.documents import verify_document
 from verification.errors import FormatError, VerificationError
@@ -144,7 +145,7 @@ def _verify_report(path: str, trusted: Trust, cert_files: list[str], any_signer:
     from cryptography import x509
 
     from compliance.report_verify import CHECK_SIGNER, verify_report  # pyHanko only for a PDF
-    from verification.bundle import verify_bundle
+    from verification.bundle_verify import verify_bundle
 
     for name in ("pypdf", "pyhanko", "pyhanko_certvalidator"):  # a damaged PDF is one line, ours
         logging.getLogger(name).setLevel(logging.CRITICAL)

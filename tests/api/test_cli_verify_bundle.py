@@ -19,7 +19,7 @@ import pytest
 from tests.api.test_cli import CLI, ROOT, _error
 from tests.verification.test_bundle import C1, case_bundle, range_bundle
 from tests.verification.test_receipt import OTHER_KEY, VKEY
-from verification.bundle import BUNDLE_CHECKS
+from verification.bundle_result import BUNDLE_CHECKS
 from verification.checkpoint import Checkpoint, sign_checkpoint
 
 Doc = dict[str, Any]

@@ -11,7 +11,7 @@ import httpx
 
 from tests.api.conftest import Api, interaction
 from verification import Trust
-from verification.bundle import verify_bundle
+from verification.bundle_verify import verify_bundle
 
 
 def _problem(response: httpx.Response, status: int) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from ledger.errors import InvalidInput, NotFound, PolicyViolation
 from ledger.service import Ledger
 from tests.compliance.conftest import Clock
 from verification import Trust
-from verification.bundle import verify_bundle
+from verification.bundle_verify import verify_bundle
 
 AUDITOR = Reader("user:aud", "auditor", frozenset({"content"}))
 HEADERS_ONLY = Reader("user:aud2", "auditor")

@@ -27,15 +27,9 @@ from tests.verification.reference import Tree
 from tests.verification.test_entry import ORIGIN, OTHER_ORIGIN, Spec, build_log, leaf
 from tests.verification.test_receipt import KEY, OTHER_KEY, TRUST, VKEY
 from verification.anchor import AnchorReceipt, RoundLeaf, build_round
-from verification.bundle import (
-    BUNDLE_CHECKS,
-    Bundle,
-    BundleEntry,
-    BundleInclusion,
-    BundleRange,
-    BundleResult,
-    verify_bundle,
-)
+from verification.bundle import Bundle, BundleEntry, BundleInclusion, BundleRange
+from verification.bundle_result import BUNDLE_CHECKS, BundleResult
+from verification.bundle_verify import verify_bundle
 from verification.checkpoint import Checkpoint, sign_checkpoint, verifier_key
 from verification.documents import verify_document
 from verification.entry import canonical_json

@@ -107,7 +107,6 @@ def verify_bundle(bundle: Bundle | Mapping[str, Any], trust: Trust, *, root: byt
             continue
         h: dict[str, Any] | None
         try:
-            # never checked_time=None: parse_header then lets a null time through
             h = parse_header(data, seq=seq, checked_time=last_time)
         except VerificationError as exc:
             h, data, error = _parse_again(header, data, seq, last_time, exc)

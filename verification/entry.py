@@ -348,7 +348,10 @@ def _parse_header_slowly(data: bytes, *, seq: int | None = None, checked_time: s
             raise ChainError(f"{where}: {name} must be a non-empty string", seq=seq)
     if not isinstance(header["id"], str) or not _UUID.match(header["id"]):
         raise ChainError(f"{where}: id is not a lowercase UUID", seq=seq)
-    if header["time"] != checked_time and not _is_time(header["time"]):
+    time = header["time"]
+    if time is None:  # never let it pass as equal to checked_time=None, "no time checked yet"
+        raise FormatError(f"{where}: time is null, not RFC 3339 UTC with microseconds", seq=seq, member="time")
+    if time != checked_time and not _is_time(time):
         raise ChainError(f"{where}: time is not RFC 3339 UTC with microseconds", seq=seq)
     for name in _OPTIONAL_STR:
         if header[name] is not None and not isinstance(header[name], str):

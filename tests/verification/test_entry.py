@@ -360,6 +360,31 @@ def test_rejected_cases_differ_from_the_valid_one() -> None:
     assert len({data for _, data, _ in REJECTED}) == len(REJECTED)
 
 
+def test_receipt_with_a_null_header_time_is_a_format_error_not_a_type_error() -> None:
+    """``"time": null`` once passed `parse_header` whenever no time was checked yet (``checked_time``
+    None, as for a receipt or a log's first entry), and then met a string comparison as a TypeError.
+    It is refused as malformed, naming ``time``, whatever the caller checked before."""
+    from tests.verification.reference import Tree
+    from tests.verification.test_receipt import TRUST, Log, make_receipt  # it imports this module
+    from verification.receipt import verify_receipt
+
+    data = jcs(base_header(time=None))
+    for checked_time in (None, base_header()["time"]):
+        with pytest.raises(FormatError) as caught:
+            parse_header(data, seq=7, checked_time=checked_time)
+        assert caught.value.fields == {"seq": 7, "member": "time"}
+
+    headers = build_log([Spec(overrides={"time": None}), Spec()])
+    with pytest.raises(FormatError) as caught:
+        LogVerifier(ORIGIN).add(headers[0])
+    assert caught.value.fields == {"seq": 0, "member": "time"}
+    # a receipt signed by the log's own key: the header is all that is wrong with it
+    receipt = make_receipt(0, Log(headers, Tree([leaf(d) for d in headers])), size=2)
+    with pytest.raises(FormatError) as caught:
+        verify_receipt(receipt, TRUST)
+    assert caught.value.fields == {"seq": 0, "member": "time"}
+
+
 # --- building logs by hand -----------------------------------------------------------------------
 
 BASE_TIME = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)

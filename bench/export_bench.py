@@ -18,7 +18,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 import psutil  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 
-from bench.common import MASTER_KEY, TENANT, Workload  # noqa: E402
+from bench.common import MASTER_KEY, TENANT, RssSampler, Workload  # noqa: E402
 
 MIB = 1 << 20
 BATCH = 1000
@@ -128,25 +127,12 @@ def measure(*args: str) -> dict[str, Any]:
     """A child process running `args`, with its peak RSS sampled from outside."""
     proc = subprocess.Popen([sys.executable, __file__, "--child", *args], stdout=subprocess.PIPE, text=True,
                             cwd=ROOT)
-    peak = [0.0]
-
-    def sample() -> None:
-        child = psutil.Process(proc.pid)
-        while proc.poll() is None:
-            try:
-                peak[0] = max(peak[0], child.memory_info().rss / MIB)
-            except psutil.NoSuchProcess:
-                break
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    out, _ = proc.communicate()
-    sampler.join()
+    with RssSampler(interval=0.02, pid=proc.pid) as sampler:
+        out, _ = proc.communicate()
     if proc.returncode:
         raise SystemExit(f"{args[0]}: the child failed with exit code {proc.returncode}")
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-    result["peak_rss_growth_mib"] = peak[0] - result["start_rss_mib"]
+    result["peak_rss_growth_mib"] = sampler.peak - result["start_rss_mib"]
     return result
 
 

@@ -18,7 +18,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -28,6 +27,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil
+
+from bench.common import RssSampler
 
 MIB = 1 << 20
 KINDS = ("interaction", "interaction", "interaction", "document", "access", "share")
@@ -155,26 +156,13 @@ def measure(mode: str, size: int, extra: list[str]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="caseledger-pdf-bench-") as tmp:
         proc = subprocess.Popen([sys.executable, __file__, "--child", mode, str(size), tmp, *extra],
                                 stdout=subprocess.PIPE, text=True)
-        peak = [0.0]
-
-        def sample() -> None:
-            child = psutil.Process(proc.pid)
-            while proc.poll() is None:
-                try:
-                    peak[0] = max(peak[0], child.memory_info().rss / MIB)
-                except psutil.NoSuchProcess:
-                    break
-                time.sleep(0.02)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        out, _ = proc.communicate()
-        sampler.join()
+        with RssSampler(interval=0.02, pid=proc.pid) as sampler:
+            out, _ = proc.communicate()
         if proc.returncode:
             raise SystemExit(f"{mode} {size}: child failed with exit code {proc.returncode}")
         result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     result["rows_per_s"] = size / result["seconds"]
-    result["peak_rss_growth_mib"] = max(result["maxrss_mib"], peak[0]) - result["start_rss_mib"]
+    result["peak_rss_growth_mib"] = max(result["maxrss_mib"], sampler.peak) - result["start_rss_mib"]
     return result
 
 
